@@ -1,0 +1,68 @@
+// Accounts and their API keys. A key is shown once at creation and stored as a SHA-256
+// hash; it is 192 random bits, so a slow hash would add latency and no safety.
+import { createHash, randomBytes } from "node:crypto";
+import { and, eq, isNull } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { accounts, apiKeys } from "../db/schema.ts";
+import { AppError } from "../errors.ts";
+import { uuidv7 } from "../util/ids.ts";
+
+export interface CreatedKey {
+  id: string;
+  key: string;
+  prefix: string;
+}
+
+export interface Account {
+  id: string;
+  name: string;
+  bouncesEnabled: boolean;
+  monthlyQuota: number | null;
+  createdAt: Date;
+}
+
+const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
+
+export async function createAccount(db: Db, name: string): Promise<{ account: Account; key: CreatedKey }> {
+  return db.orm.transaction(async (tx) => {
+    const [account] = await tx.insert(accounts).values({ id: uuidv7(), name }).returning();
+    if (!account) throw new Error("insert into accounts returned nothing");
+    const key = await insertKey(tx as unknown as Db["orm"], account.id, "default");
+    return { account, key };
+  });
+}
+
+export async function createKey(db: Db, accountId: string, name?: string): Promise<CreatedKey> {
+  const found = await db.orm.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId));
+  if (found.length === 0) throw new AppError("not_found", `No account has the id ${accountId}.`, { field: "account_id" });
+  return insertKey(db.orm, accountId, name);
+}
+
+async function insertKey(orm: Db["orm"], accountId: string, name?: string): Promise<CreatedKey> {
+  const prefix = `hk_${randomBytes(4).toString("hex")}`;
+  const key = `${prefix}_${randomBytes(24).toString("base64url")}`;
+  const id = uuidv7();
+  await orm.insert(apiKeys).values({ id, accountId, prefix, hash: hashKey(key), name: name ?? null });
+  return { id, key, prefix };
+}
+
+export async function revokeKey(db: Db, keyId: string, accountId?: string): Promise<boolean> {
+  const where = accountId
+    ? and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId), isNull(apiKeys.revokedAt))
+    : and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt));
+  const rows = await db.orm.update(apiKeys).set({ revokedAt: new Date() }).where(where).returning({ id: apiKeys.id });
+  return rows.length > 0;
+}
+
+/** The account a bearer key belongs to, or undefined for unknown and revoked keys alike. */
+export async function accountForKey(db: Db, key: string): Promise<Account | undefined> {
+  const rows = await db.sql<Account[]>`
+    select a.id, a.name, a.bounces_enabled as "bouncesEnabled", a.monthly_quota as "monthlyQuota", a.created_at as "createdAt"
+    from api_keys k join accounts a on a.id = k.account_id
+    where k.hash = ${hashKey(key)} and k.revoked_at is null`;
+  return rows[0];
+}
+
+export async function listAccounts(db: Db): Promise<Account[]> {
+  return db.orm.select().from(accounts).orderBy(accounts.createdAt);
+}

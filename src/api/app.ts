@@ -1,0 +1,105 @@
+// The HTTP API: middleware (request id, authentication, body limit), the routes, one
+// error handler that turns every failure into the one error body, and the generated
+// OpenAPI document with its reference page.
+import { timingSafeEqual } from "node:crypto";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { accountForKey } from "../accounts/accounts.ts";
+import { AppError, errorBody } from "../errors.ts";
+import { log } from "../logger.ts";
+import { uuidv7 } from "../util/ids.ts";
+import type { ApiDeps, ApiEnv } from "./context.ts";
+import { docsRoutes } from "./docs.ts";
+import { adminAccounts } from "./routes/admin-accounts.ts";
+import { apiKeys } from "./routes/api-keys.ts";
+import { health } from "./routes/health.ts";
+import { logsGet } from "./routes/logs-get.ts";
+import { messagesGet } from "./routes/messages-get.ts";
+import { messagesPost } from "./routes/messages-post.ts";
+
+export const OPENAPI_INFO = {
+  openapi: "3.1.0",
+  info: {
+    title: "Hikyaku API",
+    version: "1.0.0",
+    description:
+      "Send transactional mail over HTTP (and SMTP), and prove afterwards what happened to every recipient. Authenticate with `Authorization: Bearer <API key>`.",
+  },
+};
+
+export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
+  const app = new OpenAPIHono<ApiEnv>();
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "An API key." });
+  app.openAPIRegistry.registerComponent("securitySchemes", "admin", { type: "http", scheme: "bearer", description: "HIKYAKU_ADMIN_TOKEN." });
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", `req_${uuidv7().replace(/-/g, "")}`);
+    c.set("deps", deps);
+    await next();
+    c.header("X-Request-Id", c.get("requestId"));
+  });
+  app.use("/v1/*", async (c, next) => {
+    if (c.req.path.startsWith("/v1/admin/")) return adminAuth(c, next, deps);
+    const header = c.req.header("authorization") ?? "";
+    const key = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const account = key && key.length < 200 ? await accountForKey(deps.db, key) : undefined;
+    if (!account) throw new AppError("unauthorized", "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.");
+    c.set("account", account);
+    await next();
+  });
+  const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
+  app.post("/v1/messages", requireJson, bodyLimit({ maxSize: maxBody, onError: tooLarge(deps.config.HIKYAKU_MAX_MESSAGE_BYTES) }));
+
+  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys]) app.route("/", r);
+  app.doc31("/openapi.json", OPENAPI_INFO);
+  app.route("/", docsRoutes());
+
+  app.notFound((c) => respond(c, new AppError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
+  app.onError((err, c) => respond(c, toAppError(err, c)));
+  return app;
+}
+
+async function adminAuth(c: Context<ApiEnv>, next: () => Promise<void>, deps: ApiDeps) {
+  const token = deps.config.HIKYAKU_ADMIN_TOKEN;
+  const given = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
+  if (!token) throw new AppError("not_found", "The admin API is off: set HIKYAKU_ADMIN_TOKEN to turn it on.");
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new AppError("unauthorized", "Send the operator token as `Authorization: Bearer <HIKYAKU_ADMIN_TOKEN>`.");
+  await next();
+}
+
+async function requireJson(c: Context<ApiEnv>, next: () => Promise<void>) {
+  if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
+    throw new AppError("invalid_json", "Send the message as JSON with `Content-Type: application/json`.");
+  }
+  await next();
+}
+
+const tooLarge = (limit: number) => () => {
+  throw new AppError("message_too_large", `The request body is larger than a ${limit}-byte message allows.`);
+};
+
+function toAppError(err: unknown, c: Context<ApiEnv>): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException && err.status === 400) {
+    return new AppError("invalid_json", "The request body is not valid JSON.", { cause: err });
+  }
+  if (isDatabaseDown(err)) {
+    log.warn("database unavailable", { request_id: c.get("requestId"), err: err as Error });
+    return new AppError("unavailable", "The service cannot reach its database right now; nothing was stored. Retry shortly.", { cause: err });
+  }
+  log.error("unhandled error", { request_id: c.get("requestId"), path: c.req.path, err: err as Error });
+  return new AppError("internal", "Something went wrong inside Hikyaku; nothing was stored. Retry, and quote the request_id if it persists.", { cause: err });
+}
+
+export function isDatabaseDown(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P03", "08006", "08001"].includes(code);
+}
+
+function respond(c: Context<ApiEnv>, err: AppError) {
+  return c.json(errorBody(err, c.get("requestId") ?? "req_unknown"), err.status as 400);
+}

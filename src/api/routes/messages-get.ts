@@ -1,0 +1,94 @@
+// GET /v1/messages/{id}: a message's state and each recipient's, scoped to the account
+// (another account's message answers 404, exactly like an unknown one).
+import { createRoute, z } from "@hono/zod-openapi";
+import { AppError } from "../../errors.ts";
+import { isUuid } from "../../util/ids.ts";
+import { router } from "../context.ts";
+import { errorResponses } from "../schemas.ts";
+
+const RecipientState = z.enum(["scheduled", "queued", "sending", "deferred", "delivered", "bounced", "expired", "cancelled"]);
+
+export const MessageSchema = z
+  .object({
+    id: z.string(),
+    message_id: z.string().openapi({ description: "The Message-ID header, without angle brackets." }),
+    state: z.enum(["scheduled", "queued", "sending", "deferred", "completed"]).openapi({ description: "completed: every recipient is final (see each recipient's state)." }),
+    channel: z.enum(["http", "smtp"]),
+    envelope_from: z.string(),
+    priority: z.enum(["high", "normal", "bulk"]),
+    tags: z.array(z.string()),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+    created_at: z.string(),
+    send_at: z.string().nullable(),
+    expires_at: z.string(),
+    recipients: z.array(
+      z.object({
+        email: z.string(),
+        state: RecipientState,
+        attempts: z.number().int(),
+        last_code: z.number().int().nullable(),
+        last_enhanced_code: z.string().nullable(),
+        last_response: z.string().nullable(),
+        updated_at: z.string(),
+      }),
+    ),
+  })
+  .openapi("Message");
+
+export const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e" }) });
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/messages/{id}",
+  tags: ["Messages"],
+  summary: "Get a message's state",
+  security: [{ bearer: [] }],
+  request: { params: IdParam },
+  responses: {
+    200: { description: "The message and its recipients.", content: { "application/json": { schema: MessageSchema } } },
+    ...errorResponses(401, 404),
+  },
+});
+
+const PRIORITY: Record<number, "high" | "normal" | "bulk"> = { [-10]: "high", 0: "normal", 10: "bulk" };
+
+export const messagesGet = router().openapi(route, async (c) => {
+  const { id } = c.req.valid("param");
+  const { db } = c.get("deps");
+  const notFound = new AppError("not_found", `No message ${id} in this account.`, { field: "id" });
+  if (!isUuid(id)) throw notFound;
+  const [m] = await db.sql`
+    select id, message_id_header, channel, envelope_from, priority, tags, metadata, created_at, deliverable_at, expires_at, pending
+    from messages where id = ${id} and account_id = ${c.get("account").id}`;
+  if (!m) throw notFound;
+  const rcpts = await db.sql`
+    select address, state, attempts, last_code, last_enhanced_code, last_response, updated_at
+    from recipients where message_id = ${id} order by id`;
+  const states = new Set(rcpts.map((r) => r.state as string));
+  const state = m.pending === 0 ? "completed" : (["sending", "deferred", "queued", "scheduled"] as const).find((s) => states.has(s)) ?? "queued";
+  return c.json(
+    {
+      id: m.id as string,
+      message_id: m.message_id_header as string,
+      state,
+      channel: m.channel as "http" | "smtp",
+      envelope_from: m.envelope_from as string,
+      priority: PRIORITY[m.priority as number] ?? "normal",
+      tags: m.tags as string[],
+      metadata: (m.metadata as Record<string, unknown> | null) ?? null,
+      created_at: (m.created_at as Date).toISOString(),
+      send_at: m.deliverable_at > m.created_at ? (m.deliverable_at as Date).toISOString() : null,
+      expires_at: (m.expires_at as Date).toISOString(),
+      recipients: rcpts.map((r) => ({
+        email: r.address as string,
+        state: r.state as z.infer<typeof RecipientState>,
+        attempts: r.attempts as number,
+        last_code: (r.last_code as number | null) ?? null,
+        last_enhanced_code: (r.last_enhanced_code as string | null) ?? null,
+        last_response: (r.last_response as string | null) ?? null,
+        updated_at: (r.updated_at as Date).toISOString(),
+      })),
+    },
+    200,
+  );
+});

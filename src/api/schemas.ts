@@ -1,0 +1,46 @@
+// Shapes shared by several routes: the error body, addresses, list pages.
+import { z } from "@hono/zod-openapi";
+import { errorTable } from "../errors.ts";
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(errorTable) as [string, ...string[]]).openapi({ description: "Machine-readable error code.", example: "validation_error" }),
+      message: z.string().openapi({ description: "A sentence for humans that names the field and what to do.", example: "to: \"bob\" is not a valid email address." }),
+      field: z.string().optional().openapi({ description: "The request field the error is about.", example: "to" }),
+      request_id: z.string().openapi({ description: "Quote this when asking for support.", example: "req_01HZX" }),
+    }),
+  })
+  .openapi("Error");
+
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [s, { description: statusText[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]),
+  );
+
+const statusText: Record<number, string> = {
+  400: "Malformed request (e.g. invalid JSON).",
+  401: "Missing, unknown or revoked API key.",
+  404: "Not found (or owned by another account).",
+  409: "Conflict with the current state.",
+  413: "Message too large.",
+  422: "A field is invalid; `error.field` names it.",
+  503: "The service cannot reach its database; retry later.",
+};
+
+export const MailboxSchema = z
+  .union([
+    z.string().max(1000).openapi({ example: "Shop <orders@shop.example>" }),
+    z.strictObject({
+      email: z.string().max(320).openapi({ example: "orders@shop.example" }),
+      name: z.string().max(200).optional().openapi({ example: "Shop" }),
+    }),
+  ])
+  .openapi("Mailbox", { description: 'One address: "a@example.com", "Name <a@example.com>" or { email, name }.' });
+
+export const cursorQuery = {
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: "Page size (1-1000).", example: 100 }),
+  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page." }),
+};
+
+export const isoTime = (description: string) => z.string().openapi({ description, format: "date-time", example: "2026-11-27T09:00:00.000Z" });

@@ -1,0 +1,82 @@
+// The `hikyaku` command: start the service, migrate, and manage accounts and keys.
+import { parseArgs } from "node:util";
+import { createAccount, createKey, listAccounts, revokeKey } from "./accounts/accounts.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { migrate } from "./db/migrate.ts";
+import { log, setLogLevel } from "./logger.ts";
+import { openDatabase, startService } from "./service.ts";
+
+const USAGE = `Usage: hikyaku <command>
+  start                              run the service (roles from HIKYAKU_ROLES)
+  migrate                            bring the database schema up to date
+  accounts create --name NAME        create an account; prints its first API key once
+  accounts list                      list accounts
+  keys create --account ID [--name N] create another API key for an account
+  keys revoke --id KEY_ID            revoke an API key`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  const config = loadConfig();
+  if (cmd === "start") return start(config);
+  if (cmd === "migrate" || cmd === "accounts" || cmd === "keys") {
+    setLogLevel(config.HIKYAKU_LOG_LEVEL === "info" ? "warn" : config.HIKYAKU_LOG_LEVEL);
+    const { db, url, stopEmbedded } = await openDatabase(config);
+    try {
+      await migrate(db, url);
+      const { values } = parseArgs({ args: rest, options: { name: { type: "string" }, account: { type: "string" }, id: { type: "string" } } });
+      if (cmd === "migrate") console.log("database is up to date");
+      else if (cmd === "accounts" && sub === "create" && values.name) {
+        const { account, key } = await createAccount(db, values.name);
+        console.log(JSON.stringify({ account_id: account.id, name: account.name, api_key: key.key, key_id: key.id }, null, 2));
+      } else if (cmd === "accounts" && sub === "list") {
+        for (const a of await listAccounts(db)) console.log(`${a.id}  ${a.name}`);
+      } else if (cmd === "keys" && sub === "create" && values.account) {
+        const key = await createKey(db, values.account, values.name);
+        console.log(JSON.stringify({ api_key: key.key, key_id: key.id }, null, 2));
+      } else if (cmd === "keys" && sub === "revoke" && values.id) {
+        if (!(await revokeKey(db, values.id))) throw new Error(`no active key with id ${values.id}`);
+        console.log(`revoked ${values.id}`);
+      } else {
+        console.error(USAGE);
+        return 2;
+      }
+      return 0;
+    } finally {
+      await db.close();
+      await stopEmbedded?.();
+    }
+  }
+  console.error(USAGE);
+  return cmd ? 2 : 0;
+}
+
+async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
+  const service = await startService(config);
+  if (service.firstKey) {
+    process.stdout.write(
+      `\nHikyaku created your first account. Its API key (shown only now):\n\n  ${service.firstKey}\n\n` +
+        `Send a message:\n  curl -X POST ${service.httpUrl}/v1/messages -H "Authorization: Bearer ${service.firstKey}" \\\n` +
+        `    -H "Content-Type: application/json" -d '{"from":"you@your-domain.example","to":"someone@example.com","subject":"Hello","text":"Hi"}'\n\n`,
+    );
+  }
+  if (service.httpUrl) process.stdout.write(`API on ${service.httpUrl} (reference at ${service.httpUrl}/docs)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info("shutting down", { signal });
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  await service.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof ConfigError) console.error(err.message);
+    else console.error(`hikyaku: ${err instanceof Error ? err.message : String(err)}${err?.cause ? `\n  cause: ${err.cause.message ?? err.cause}` : ""}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,126 @@
+// The one typed, documented configuration schema. Nothing else in the service reads
+// process.env: every setting, its default and its meaning live here.
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** A `host:port` pair, as used by HIKYAKU_ROUTES and HIKYAKU_DNS_SERVERS. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function parseHostPort(text: string, defaultPort: number): HostPort | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$|^([^:\s]+)(?::(\d+))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const host = m[1] ?? m[3];
+  const p = Number(m[2] ?? m[4] ?? defaultPort);
+  if (!host || !Number.isInteger(p) || p < 1 || p > 65535) return undefined;
+  return { host, port: p };
+}
+
+const routes = z.string().transform((text, ctx) => {
+  const map = new Map<string, HostPort>();
+  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    const domain = part.slice(0, eq).trim().toLowerCase();
+    const target = eq > 0 ? parseHostPort(part.slice(eq + 1), 25) : undefined;
+    if (!domain || !target) {
+      ctx.addIssue({ code: "custom", message: `entry "${part}" is not domain=host:port` });
+      return z.NEVER;
+    }
+    map.set(domain, target);
+  }
+  return map;
+});
+
+const dnsServers = z.string().transform((text, ctx) => {
+  const list: string[] = [];
+  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const hp = parseHostPort(part, 53);
+    if (!hp) {
+      ctx.addIssue({ code: "custom", message: `"${part}" is not ip[:port]` });
+      return z.NEVER;
+    }
+    list.push(hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
+  }
+  return list;
+});
+
+const roles = z.string().transform((text, ctx) => {
+  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const r of list) {
+    if (r !== "api" && r !== "smtp" && r !== "worker") {
+      ctx.addIssue({ code: "custom", message: `unknown role "${r}" (use api, smtp, worker)` });
+      return z.NEVER;
+    }
+  }
+  return new Set(list as Role[]);
+});
+export type Role = "api" | "smtp" | "worker";
+
+export const configSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  HIKYAKU_DATA_DIR: z.string().default("./.hikyaku"),
+  HIKYAKU_EMBEDDED_PG_PORT: port.default(54329),
+  HIKYAKU_HOST: z.string().default("127.0.0.1"),
+  HIKYAKU_HTTP_PORT: port.default(3000),
+  HIKYAKU_SMTP_RELAY_PORT: port.default(2525),
+  HIKYAKU_SMTP_SUBMISSION_PORT: port.default(2587),
+  HIKYAKU_SMTPS_PORT: port.default(2465),
+  HIKYAKU_TLS_CERT: z.string().optional(),
+  HIKYAKU_TLS_KEY: z.string().optional(),
+  HIKYAKU_HOSTNAME: z.string().default(os.hostname()),
+  HIKYAKU_ADMIN_TOKEN: z.string().min(16).optional(),
+  HIKYAKU_ROUTES: routes.optional(),
+  HIKYAKU_DNS_SERVERS: dnsServers.optional(),
+  HIKYAKU_ROLES: roles.default(new Set<Role>(["api", "smtp", "worker"])),
+  HIKYAKU_SECRET_KEY: z.string().optional(),
+  HIKYAKU_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(31),
+  HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
+  /** Port of destination MX servers; only tests change it (their MX servers are not on 25). */
+  HIKYAKU_MX_PORT: port.default(25),
+  /** Largest accepted message, in bytes (HTTP body and SMTP SIZE). */
+  HIKYAKU_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /** Default retry interval for temporary failures, in seconds. */
+  HIKYAKU_RETRY_INTERVAL: seconds(1, 3600).default(60),
+  /** Default message lifetime (queue TTL), in seconds. */
+  HIKYAKU_LIFETIME: seconds(10, 72 * 3600).default(1800),
+  /** Delivery jobs one worker process runs at once. */
+  HIKYAKU_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(32),
+  /** Messages one delivery job carries (the dispatcher batches due messages into jobs). */
+  HIKYAKU_JOB_BATCH: z.coerce.number().int().min(1).max(200).default(8),
+  /** How often a worker proves it is alive; a silent worker's jobs are unlocked after 6 beats. */
+  HIKYAKU_HEARTBEAT_SECONDS: z.coerce.number().min(0.2).max(60).default(10),
+  /** Timeout for one SMTP connection stage (connect, greeting, each reply), in seconds. */
+  HIKYAKU_SMTP_TIMEOUT: z.coerce.number().min(1).max(600).default(60),
+  /** Minimum log level for the service's own JSON log lines. */
+  HIKYAKU_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof configSchema> & { dataDir: string };
+
+/** Parses an environment into a Config, or throws one sentence per bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== "") input[key] = v;
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map(
+      (i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(input[String(i.path[0])])})`,
+    );
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  return { ...result.data, dataDir: path.resolve(result.data.HIKYAKU_DATA_DIR) };
+}
+
+export class ConfigError extends Error {}

@@ -1,0 +1,192 @@
+// The database schema: the only state the service has. drizzle-kit turns changes here
+// into migrations under drizzle/.
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+const bytea = customType<{ data: Buffer }>({ dataType: () => "bytea" });
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+export const accounts = pgTable("accounts", {
+  id: uuid("id").primaryKey(),
+  name: text("name").notNull(),
+  bouncesEnabled: boolean("bounces_enabled").notNull().default(true),
+  monthlyQuota: integer("monthly_quota"),
+  createdAt: ts("created_at").notNull().defaultNow(),
+});
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** The key's public prefix, shown in listings so a user can tell keys apart. */
+    prefix: text("prefix").notNull(),
+    /** SHA-256 of the whole key: keys are 192 random bits, so a fast hash is enough. */
+    hash: text("hash").notNull().unique(),
+    name: text("name"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    revokedAt: ts("revoked_at"),
+  },
+  (t) => [index("api_keys_account_idx").on(t.accountId)],
+);
+
+export const messages = pgTable(
+  "messages",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    channel: text("channel").notNull(),
+    sourceIp: text("source_ip"),
+    envelopeFrom: text("envelope_from").notNull(),
+    /** The RFC 5322 Message-ID, without angle brackets. */
+    messageIdHeader: text("message_id_header").notNull(),
+    priority: smallint("priority").notNull(),
+    lifetime: integer("lifetime").notNull(),
+    retryInterval: integer("retry_interval").notNull(),
+    tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
+    metadata: jsonb("metadata"),
+    sizeBytes: integer("size_bytes").notNull(),
+    createdAt: ts("created_at").notNull(),
+    /** When delivery may start: reception, or send_at. The lifetime counts from here. */
+    deliverableAt: ts("deliverable_at").notNull(),
+    expiresAt: ts("expires_at").notNull(),
+    /** Recipients not yet final; the content is deleted when this reaches 0. */
+    pending: integer("pending").notNull(),
+  },
+  (t) => [index("messages_account_created_idx").on(t.accountId, t.createdAt)],
+);
+
+/** The message bytes, kept only while some recipient is not final. */
+export const messageContents = pgTable("message_contents", {
+  messageId: uuid("message_id")
+    .primaryKey()
+    .references(() => messages.id, { onDelete: "cascade" }),
+  raw: bytea("raw").notNull(),
+});
+
+export const recipients = pgTable(
+  "recipients",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    messageId: uuid("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    address: text("address").notNull(),
+    domain: text("domain").notNull(),
+    /** queued | deferred | delivered | bounced | expired | cancelled */
+    state: text("state").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastCode: smallint("last_code"),
+    lastEnhancedCode: text("last_enhanced_code"),
+    lastResponse: text("last_response"),
+    updatedAt: ts("updated_at").notNull(),
+  },
+  (t) => [index("recipients_message_idx").on(t.messageId)],
+);
+
+/**
+ * The outbox: one row per message that is waiting for a delivery attempt. The
+ * dispatcher turns due rows into graphile-worker jobs in batches, in one transaction.
+ */
+export const deliveryQueue = pgTable(
+  "delivery_queue",
+  {
+    messageId: uuid("message_id")
+      .primaryKey()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    runAt: ts("run_at").notNull(),
+    priority: smallint("priority").notNull(),
+  },
+  (t) => [index("delivery_queue_due_idx").on(t.priority, t.runAt)],
+);
+
+export const deliveryEvents = pgTable(
+  "delivery_events",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    accountId: uuid("account_id").notNull(),
+    createdAt: ts("created_at").notNull(),
+    event: text("event").notNull(),
+    messageId: uuid("message_id").notNull(),
+    recipient: text("recipient").notNull(),
+    envelopeSender: text("envelope_sender").notNull(),
+    sourceIp: text("source_ip"),
+    channel: text("channel").notNull(),
+    attempt: integer("attempt").notNull(),
+    mxHost: text("mx_host"),
+    mxIp: text("mx_ip"),
+    tls: boolean("tls"),
+    code: smallint("code").notNull(),
+    enhancedCode: text("enhanced_code"),
+    response: text("response").notNull(),
+    /** destination: the words came from the remote server; hikyaku: our own code. */
+    codeSource: text("code_source").notNull(),
+    tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
+  },
+  (t) => [
+    index("delivery_events_account_id_idx").on(t.accountId, t.id),
+    index("delivery_events_message_idx").on(t.accountId, t.messageId, t.id),
+    index("delivery_events_recipient_idx").on(t.accountId, t.recipient, t.id),
+    index("delivery_events_created_idx").on(t.createdAt),
+  ],
+);
+
+export const receptionEvents = pgTable(
+  "reception_events",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    accountId: uuid("account_id"),
+    createdAt: ts("created_at").notNull(),
+    channel: text("channel").notNull(),
+    sourceIp: text("source_ip"),
+    envelopeSender: text("envelope_sender"),
+    recipientCount: integer("recipient_count").notNull(),
+    accepted: boolean("accepted").notNull(),
+    code: smallint("code").notNull(),
+    enhancedCode: text("enhanced_code"),
+    reason: text("reason").notNull(),
+    messageId: uuid("message_id"),
+  },
+  (t) => [
+    index("reception_events_account_id_idx").on(t.accountId, t.id),
+    index("reception_events_created_idx").on(t.createdAt),
+  ],
+);
+
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    status: smallint("status").notNull(),
+    response: jsonb("response").notNull(),
+    createdAt: ts("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
+);
+
+/** Live graphile-worker pools; a pool silent for too long has its jobs unlocked. */
+export const workerHeartbeats = pgTable("worker_heartbeats", {
+  poolId: text("pool_id").primaryKey(),
+  lastSeen: ts("last_seen").notNull(),
+});

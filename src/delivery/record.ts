@@ -1,0 +1,93 @@
+// The one writer of delivery outcomes. In a single statement (so atomically, and in one
+// round trip) it moves recipients to their new state, writes exactly one log event per
+// recipient that actually moved, counts down the message's pending recipients, deletes
+// the message bytes once nothing is pending, and queues the next attempt if any
+// recipient was deferred.
+import type { Sql, Tx } from "../db/client.ts";
+import type { Outcome } from "./outcome.ts";
+
+export type RecipientState = "scheduled" | "queued" | "deferred" | "sending" | "delivered" | "bounced" | "expired" | "cancelled";
+export type LogEvent = "delivered" | "deferred" | "bounced" | "expired" | "cancelled";
+export const FINAL_STATES: RecipientState[] = ["delivered", "bounced", "expired", "cancelled"];
+export const WAITING_STATES: RecipientState[] = ["scheduled", "queued", "deferred"];
+
+export interface MessageRef {
+  id: string;
+  accountId: string;
+  envelopeFrom: string;
+  sourceIp: string | null;
+  channel: string;
+  priority: number;
+  tags: string[];
+}
+
+export interface RecipientOutcome {
+  recipientId: number;
+  event: LogEvent;
+  outcome: Pick<Outcome, "code" | "enhanced" | "response" | "source" | "mxHost" | "mxIp" | "tls">;
+}
+
+export interface RecordOptions {
+  /** Only recipients currently in one of these states move (guards against double events). */
+  from: RecipientState[];
+  at: Date;
+  /** When a deferred recipient is tried again. */
+  retryAt?: Date;
+  /** Attempt number to log: the recipient's attempts counter plus this offset. */
+  attemptOffset?: number;
+}
+
+/** Returns how many recipients of the message are still not final, or null if none moved. */
+export async function recordOutcomes(
+  sql: Sql | Tx,
+  msg: MessageRef,
+  items: RecipientOutcome[],
+  opts: RecordOptions,
+): Promise<{ moved: number; pending: number | null }> {
+  if (items.length === 0) return { moved: 0, pending: null };
+  const col = <T>(f: (i: RecipientOutcome) => T) => items.map(f);
+  const rows = await sql<{ moved: number; pending: number | null }[]>`
+    with input as (
+      select * from unnest(
+        ${col((i) => i.recipientId)}::bigint[], ${col((i) => i.event)}::text[], ${col((i) => i.outcome.code)}::int[],
+        ${col((i) => i.outcome.enhanced)}::text[], ${col((i) => i.outcome.response)}::text[],
+        ${col((i) => i.outcome.source)}::text[], ${col((i) => i.outcome.mxHost)}::text[],
+        ${col((i) => i.outcome.mxIp)}::text[],
+        -- postgres.js serialises boolean arrays wrongly, so TLS travels as text
+        ${col((i) => (i.outcome.tls === null ? null : String(i.outcome.tls)))}::text[]
+      ) as t(id, event, code, enhanced, response, source, mx_host, mx_ip, tls)
+    ),
+    moved as (
+      update recipients r
+      set state = i.event, last_code = i.code, last_enhanced_code = i.enhanced,
+          last_response = i.response, updated_at = ${opts.at}
+      from input i
+      where r.id = i.id and r.message_id = ${msg.id} and r.state = any(${opts.from}::text[])
+      returning r.id, r.address, r.attempts, r.state
+    ),
+    events as (
+      insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender,
+        source_ip, channel, attempt, mx_host, mx_ip, tls, code, enhanced_code, response, code_source, tags)
+      select ${msg.accountId}, ${opts.at}, i.event, ${msg.id}, m.address, ${msg.envelopeFrom}, ${msg.sourceIp},
+        ${msg.channel}, m.attempts + ${opts.attemptOffset ?? 0}, i.mx_host, i.mx_ip, i.tls::bool, i.code, i.enhanced,
+        i.response, i.source, ${msg.tags}::text[]
+      from moved m join input i on i.id = m.id
+      returning 1
+    ),
+    msg as (
+      update messages set pending = pending - (select count(*) from moved where state <> 'deferred')
+      where id = ${msg.id} and exists (select 1 from moved)
+      returning pending
+    ),
+    content as (
+      delete from message_contents where message_id = ${msg.id} and exists (select 1 from msg where pending = 0)
+    ),
+    retry as (
+      insert into delivery_queue (message_id, run_at, priority)
+      select ${msg.id}, ${opts.retryAt ?? opts.at}, ${msg.priority}
+      where exists (select 1 from moved where state = 'deferred')
+      on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)
+    )
+    select (select count(*) from events)::int as moved, (select pending from msg) as pending`;
+  return rows[0] ?? { moved: 0, pending: null };
+}

@@ -1,0 +1,136 @@
+// One delivery attempt for the recipients of one message at one domain: try the
+// destination's servers in order, send one transaction (per recipient chunk), and
+// report each recipient's outcome as a value.
+import type SMTPConnection from "nodemailer/lib/smtp-connection";
+import { ConnectError, type ConnectionPool, type Lease } from "./connection-pool.ts";
+import type { Target } from "./destination.ts";
+import { enhancedOf, kindOfCode, type Outcome } from "./outcome.ts";
+import { type ServiceCode, serviceReply } from "./service-codes.ts";
+
+export interface AttemptInput {
+  envelopeFrom: string;
+  recipients: string[];
+  raw: Buffer;
+  targets: Target[];
+  tls: "opportunistic" | "required";
+  maxRecipientsPerTransaction: number;
+}
+
+type SmtpError = Error & { code?: string; response?: string; responseCode?: number; command?: string };
+type SendResult = { info: SMTPConnection.SentMessageInfo } | { error: SmtpError };
+
+export async function attemptDomain(pool: ConnectionPool, input: AttemptInput): Promise<Map<string, Outcome>> {
+  const outcomes = new Map<string, Outcome>();
+  for (let i = 0; i < input.recipients.length; i += input.maxRecipientsPerTransaction) {
+    const chunk = input.recipients.slice(i, i + input.maxRecipientsPerTransaction);
+    for (const [rcpt, o] of await attemptChunk(pool, input, chunk)) outcomes.set(rcpt, o);
+  }
+  return outcomes;
+}
+
+async function attemptChunk(pool: ConnectionPool, input: AttemptInput, rcpts: string[]): Promise<Map<string, Outcome>> {
+  let last: Outcome | undefined;
+  for (const target of input.targets) {
+    let lease: Lease;
+    try {
+      lease = await pool.acquire(target, input.tls);
+    } catch (err) {
+      last = connectFailure(err, target);
+      if (last.kind === "bounced") break; // a 5xx greeting is this server's final word
+      continue;
+    }
+    let result = await send(lease, input, rcpts);
+    if ("error" in result && lease.reused && isStaleConnection(result.error)) {
+      pool.release({ ...lease, broken: true });
+      lease = await pool.acquire(target, input.tls).catch(() => lease);
+      if (!lease.broken) result = await send(lease, input, rcpts);
+    }
+    pool.release(lease);
+    return interpret(result, rcpts, lease);
+  }
+  const fallback = last ?? service("connection_failed", null, null, null, "no destination server");
+  return new Map(rcpts.map((r) => [r, fallback]));
+}
+
+function send(lease: Lease, input: AttemptInput, rcpts: string[]): Promise<SendResult> {
+  return new Promise((resolve) => {
+    const onError = (error: SmtpError) => done({ error });
+    const onEnd = () => done({ error: Object.assign(new Error("connection closed"), { code: "ECONNECTION" }) });
+    const done = (r: SendResult) => {
+      lease.conn.removeListener("error", onError);
+      lease.conn.removeListener("end", onEnd);
+      if ("error" in r && !r.error.responseCode) lease.broken = true;
+      resolve(r);
+    };
+    lease.conn.once("error", onError);
+    lease.conn.once("end", onEnd);
+    const envelope = { from: input.envelopeFrom === "" ? false : input.envelopeFrom, to: rcpts, size: input.raw.length };
+    lease.conn.send(envelope as SMTPConnection.Envelope, input.raw, (err, info) =>
+      done(err ? { error: err as SmtpError } : { info }),
+    );
+  });
+}
+
+/** A reused connection the server had already dropped: safe to retry, nothing was sent. */
+function isStaleConnection(err: SmtpError): boolean {
+  return !err.responseCode && (err.command === undefined || err.command === "MAIL FROM" || err.command === "CONN");
+}
+
+function interpret(result: SendResult, rcpts: string[], lease: Lease): Map<string, Outcome> {
+  const out = new Map<string, Outcome>();
+  const { host, ip } = lease.target;
+  const tls = lease.secure;
+  if ("info" in result) {
+    const response = result.info.response ?? "250 OK";
+    for (const r of result.info.accepted as string[]) out.set(r, fromReply(response, host, ip, tls));
+    for (const e of (result.info.rejectedErrors ?? []) as SmtpError[]) {
+      if (e.response && (e as { recipient?: string }).recipient) {
+        out.set((e as { recipient?: string }).recipient as string, fromReply(e.response, host, ip, tls));
+      }
+    }
+  } else {
+    const err = result.error;
+    const rejected = (err as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [];
+    for (const e of rejected) {
+      const r = (e as { recipient?: string }).recipient;
+      if (r && e.response) out.set(r, fromReply(e.response, host, ip, tls));
+    }
+    const whole = err.response
+      ? fromReply(err.response, host, ip, tls)
+      : service(err.code === "ETIMEDOUT" ? "timeout" : "connection_lost", host, ip, tls, err.message);
+    for (const r of rcpts) if (!out.has(r)) out.set(r, whole);
+  }
+  for (const r of rcpts) {
+    if (!out.has(r)) out.set(r, service("protocol_error", host, ip, tls, "no reply for this recipient"));
+  }
+  return out;
+}
+
+function fromReply(response: string, mxHost: string, mxIp: string, tls: boolean): Outcome {
+  const line = response.trim().replace(/\s+/g, " ").slice(0, 1000);
+  const code = Number(line.slice(0, 3));
+  if (!Number.isInteger(code) || code < 200 || code > 599) {
+    return service("protocol_error", mxHost, mxIp, tls, line.slice(0, 200));
+  }
+  return { kind: kindOfCode(code), code, enhanced: enhancedOf(line), response: line, source: "destination", mxHost, mxIp, tls };
+}
+
+function connectFailure(err: unknown, target: Target): Outcome {
+  const e = err instanceof ConnectError ? err : undefined;
+  if (e?.response) return fromReply(e.response, target.host, target.ip, false);
+  const code = e?.smtpCode;
+  const name: ServiceCode = code === "ETIMEDOUT" ? "timeout" : code === "ETLS" ? "tls_failed" : "connection_failed";
+  const cause = (e?.cause as { originalCode?: string; code?: string } | undefined) ?? {};
+  return service(name, target.host, target.ip, null, `${target.host} [${target.ip}]:${target.port} ${cause.originalCode ?? code ?? ""}`.trim());
+}
+
+export function service(
+  name: ServiceCode,
+  mxHost: string | null,
+  mxIp: string | null,
+  tls: boolean | null,
+  detail?: string,
+): Outcome {
+  const r = serviceReply(name, detail);
+  return { kind: kindOfCode(r.code), code: r.code, enhanced: r.enhanced, response: r.response, source: "hikyaku", service: name, mxHost, mxIp, tls };
+}

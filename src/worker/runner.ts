@@ -1,0 +1,67 @@
+// The worker role: graphile-worker running the delivery task, the outbox dispatcher,
+// and the heartbeat that rescues the jobs of killed workers.
+import { EventEmitter } from "node:events";
+import { run, type Runner, type Task, type WorkerEvents } from "graphile-worker";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import { workerLogger } from "../db/migrate.ts";
+import { ConnectionPool } from "../delivery/connection-pool.ts";
+import { createResolver } from "../delivery/dns.ts";
+import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
+import { startDispatcher } from "./dispatcher.ts";
+import { startHeartbeat } from "./heartbeat.ts";
+
+export interface WorkerHandle {
+  stop(): Promise<void>;
+}
+
+export async function startWorker(config: Config, db: Db, url: string): Promise<WorkerHandle> {
+  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000 });
+  const ctx: DeliveryContext = {
+    db,
+    pool,
+    destination: {
+      routes: config.HIKYAKU_ROUTES,
+      resolver: createResolver(config.HIKYAKU_DNS_SERVERS),
+      allowPrivate: config.HIKYAKU_ALLOW_PRIVATE_DESTINATIONS,
+      mxPort: config.HIKYAKU_MX_PORT,
+    },
+    maxRecipientsPerTransaction: 100,
+  };
+  const deliver: Task = async (payload, helpers) => {
+    const ids = (payload as { m?: unknown }).m;
+    if (!Array.isArray(ids)) return;
+    await deliverMessages(ctx, ids as string[], helpers.job.attempts > 1);
+  };
+  const events: WorkerEvents = new EventEmitter();
+  const poolIds = new Set<string>();
+  events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));
+  const concurrency = config.HIKYAKU_WORKER_CONCURRENCY;
+  const runner: Runner = await run({
+    taskList: { deliver },
+    events,
+    noHandleSignals: true,
+    logger: workerLogger,
+    preset: {
+      worker: {
+        connectionString: url,
+        concurrentJobs: concurrency,
+        maxPoolSize: Math.min(concurrency + 4, 40),
+        pollInterval: 1000,
+        localQueue: { size: Math.max(concurrency, 8), ttl: 30_000 },
+        completeJobBatchDelay: 5,
+        failJobBatchDelay: 5,
+      },
+    },
+  });
+  const heartbeat = startHeartbeat(db, poolIds, config.HIKYAKU_HEARTBEAT_SECONDS);
+  const dispatcher = startDispatcher(db, { jobBatch: config.HIKYAKU_JOB_BATCH });
+  return {
+    async stop() {
+      await dispatcher.stop();
+      await runner.stop();
+      await heartbeat.stop();
+      pool.close();
+    },
+  };
+}
