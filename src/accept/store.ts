@@ -62,6 +62,9 @@ async function replay(db: Db, accountId: string, idem: { key: string; requestHas
   return row.response;
 }
 
+/** Usage counters are sharded so that concurrent commits do not queue on one row lock. */
+export const usageShard = () => Math.floor(Math.random() * 8);
+
 async function insert(sql: Db["sql"] | Tx, input: StoreInput, id: string): Promise<Accepted> {
   const { sub, policy, envelope, at } = input;
   const deliverableAt = policy.sendAt ?? at;
@@ -85,7 +88,15 @@ async function insert(sql: Db["sql"] | Tx, input: StoreInput, id: string): Promi
       from m, unnest(${envelope.recipients}::text[], ${domains}::text[]) with ordinality as t(address, domain, n)
       order by t.n
     ),
-    q as (insert into delivery_queue (message_id, run_at, priority) select id, ${deliverableAt}, ${PRIORITIES[policy.priority]} from m)
+    q as (insert into delivery_queue (message_id, run_at, priority) select id, ${deliverableAt}, ${PRIORITIES[policy.priority]} from m),
+    usage as (
+      insert into usage_counters (account_id, month, shard, messages_accepted, recipients_accepted)
+      select a.id, to_char(${at}::timestamptz at time zone a.time_zone, 'YYYY-MM'), ${usageShard()}, 1, ${envelope.recipients.length}
+      from accounts a, m where a.id = ${sub.accountId} and ${envelope.from} <> ''
+      on conflict (account_id, month, shard) do update set
+        messages_accepted = usage_counters.messages_accepted + excluded.messages_accepted,
+        recipients_accepted = usage_counters.recipients_accepted + excluded.recipients_accepted
+    )
     insert into reception_events (account_id, created_at, channel, source_ip, envelope_sender, recipient_count,
       accepted, code, enhanced_code, reason, message_id)
     select ${sub.accountId}, ${at}, ${sub.channel}, ${sub.sourceIp}, ${envelope.from}, ${envelope.recipients.length},

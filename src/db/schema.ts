@@ -13,6 +13,7 @@ import {
   smallint,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
 
@@ -24,6 +25,8 @@ export const accounts = pgTable("accounts", {
   name: text("name").notNull(),
   bouncesEnabled: boolean("bounces_enabled").notNull().default(true),
   monthlyQuota: integer("monthly_quota"),
+  /** IANA zone in which usage months are counted. */
+  timeZone: text("time_zone").notNull().default("UTC"),
   createdAt: ts("created_at").notNull().defaultNow(),
 });
 
@@ -69,6 +72,10 @@ export const messages = pgTable(
     expiresAt: ts("expires_at").notNull(),
     /** Recipients not yet final; the content is deleted when this reaches 0. */
     pending: integer("pending").notNull(),
+    /** { start: "22:00", end: "07:00", time_zone: "Asia/Tokyo" }: no attempt starts inside. */
+    quietHours: jsonb("quiet_hours"),
+    /** Set by DELETE /v1/messages/{id}: an attempt in flight finishes, nothing starts after. */
+    cancelledAt: ts("cancelled_at"),
   },
   (t) => [index("messages_account_created_idx").on(t.accountId, t.createdAt)],
 );
@@ -190,3 +197,104 @@ export const workerHeartbeats = pgTable("worker_heartbeats", {
   poolId: text("pool_id").primaryKey(),
   lastSeen: ts("last_seen").notNull(),
 });
+
+/** Source IPs allowed to relay on the relay port; the IP names the account. */
+export const sourceIps = pgTable(
+  "source_ips",
+  {
+    ip: text("ip").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("source_ips_account_idx").on(t.accountId)],
+);
+
+/** SMTP AUTH credentials for the submission ports; passwords stored with a slow hash. */
+export const smtpCredentials = pgTable(
+  "smtp_credentials",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    username: text("username").notNull().unique(),
+    passwordHash: text("password_hash").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    revokedAt: ts("revoked_at"),
+  },
+  (t) => [index("smtp_credentials_account_idx").on(t.accountId)],
+);
+
+/** Failed SMTP AUTH attempts, shared by every SMTP process, for the guessing limit. */
+export const authFailures = pgTable(
+  "auth_failures",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    /** "ip:1.2.3.4" or "user:name". */
+    key: text("key").notNull(),
+    at: ts("at").notNull(),
+  },
+  (t) => [index("auth_failures_key_at_idx").on(t.key, t.at)],
+);
+
+export const domains = pgTable(
+  "domains",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** ASCII (punycode) form, lower case. */
+    domain: text("domain").notNull().unique(),
+    /** Sign before the DKIM record is seen in DNS. */
+    signBeforeVerify: boolean("sign_before_verify").notNull().default(false),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("domains_account_idx").on(t.accountId)],
+);
+
+export const dkimKeys = pgTable(
+  "dkim_keys",
+  {
+    id: uuid("id").primaryKey(),
+    domainId: uuid("domain_id")
+      .notNull()
+      .references(() => domains.id, { onDelete: "cascade" }),
+    selector: text("selector").notNull(),
+    /** rsa-sha256 or ed25519-sha256 */
+    algorithm: text("algorithm").notNull(),
+    /** AES-256-GCM encrypted PEM: never stored or returned in plain text. */
+    privateKey: bytea("private_key").notNull(),
+    publicKey: text("public_key").notNull(),
+    /** pending (record not yet seen) | active | retired */
+    state: text("state").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    verifiedAt: ts("verified_at"),
+    retiredAt: ts("retired_at"),
+  },
+  (t) => [index("dkim_keys_domain_idx").on(t.domainId), uniqueIndex("dkim_keys_domain_selector_idx").on(t.domainId, t.selector, t.algorithm)],
+);
+
+/**
+ * Durable usage counters that outlive log retention. Each account-month is spread over
+ * a few shards so concurrent transactions do not queue on one row lock.
+ */
+export const usageCounters = pgTable(
+  "usage_counters",
+  {
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** YYYY-MM in the account's time zone. */
+    month: text("month").notNull(),
+    shard: smallint("shard").notNull(),
+    messagesAccepted: bigint("messages_accepted", { mode: "number" }).notNull().default(0),
+    recipientsAccepted: bigint("recipients_accepted", { mode: "number" }).notNull().default(0),
+    delivered: bigint("delivered", { mode: "number" }).notNull().default(0),
+    bounced: bigint("bounced", { mode: "number" }).notNull().default(0),
+    expired: bigint("expired", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.month, t.shard] })],
+);

@@ -4,6 +4,7 @@
 // the message bytes once nothing is pending, and queues the next attempt if any
 // recipient was deferred.
 import type { Sql, Tx } from "../db/client.ts";
+import { usageShard } from "../accept/store.ts";
 import type { Outcome } from "./outcome.ts";
 
 export type RecipientState = "scheduled" | "queued" | "deferred" | "sending" | "delivered" | "bounced" | "expired" | "cancelled";
@@ -87,6 +88,18 @@ export async function recordOutcomes(
       select ${msg.id}, ${opts.retryAt ?? opts.at}, ${msg.priority}
       where exists (select 1 from moved where state = 'deferred')
       on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)
+    ),
+    usage as (
+      insert into usage_counters (account_id, month, shard, delivered, bounced, expired)
+      select a.id, to_char(${opts.at}::timestamptz at time zone a.time_zone, 'YYYY-MM'), ${usageShard()},
+        count(*) filter (where m.state = 'delivered'), count(*) filter (where m.state = 'bounced'),
+        count(*) filter (where m.state = 'expired')
+      from moved m, accounts a where a.id = ${msg.accountId} and ${msg.envelopeFrom} <> ''
+      group by a.id having count(*) filter (where m.state in ('delivered', 'bounced', 'expired')) > 0
+      on conflict (account_id, month, shard) do update set
+        delivered = usage_counters.delivered + excluded.delivered,
+        bounced = usage_counters.bounced + excluded.bounced,
+        expired = usage_counters.expired + excluded.expired
     )
     select (select count(*) from events)::int as moved, (select pending from msg) as pending`;
   return rows[0] ?? { moved: 0, pending: null };
