@@ -18,6 +18,13 @@ import {
 } from "drizzle-orm/pg-core";
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => "bytea" });
+/** A 64-bit transaction id; read it as text (postgres.js has no parser for it). */
+const xid8 = customType<{ data: string }>({ dataType: () => "xid8" });
+/**
+ * The writing transaction's id. Logs page by (tx, id) and show only transactions older
+ * than every one still running, so an event can never appear behind a page already read.
+ */
+const txColumn = () => xid8("tx").notNull().default(sql`pg_current_xact_id()`);
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
 export const accounts = pgTable("accounts", {
@@ -146,11 +153,19 @@ export const deliveryEvents = pgTable(
     /** destination: the words came from the remote server; hikyaku: our own code. */
     codeSource: text("code_source").notNull(),
     tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
+    tx: txColumn(),
   },
+  // Every log filter has an index that yields its rows already in page order (tx, id);
+  // created_at serves time ranges and the retention job.
   (t) => [
-    index("delivery_events_account_id_idx").on(t.accountId, t.id),
+    index("delivery_events_account_tx_idx").on(t.accountId, t.tx, t.id),
     index("delivery_events_message_idx").on(t.accountId, t.messageId, t.id),
-    index("delivery_events_recipient_idx").on(t.accountId, t.recipient, t.id),
+    index("delivery_events_recipient_tx_idx").on(t.accountId, t.recipient, t.tx, t.id),
+    index("delivery_events_domain_tx_idx").on(t.accountId, sql`split_part(${t.recipient}, '@', 2)`, t.tx, t.id),
+    index("delivery_events_event_tx_idx").on(t.accountId, t.event, t.tx, t.id),
+    index("delivery_events_sender_tx_idx").on(t.accountId, t.envelopeSender, t.tx, t.id),
+    index("delivery_events_account_created_idx").on(t.accountId, t.createdAt),
+    index("delivery_events_tags_idx").using("gin", t.tags),
     index("delivery_events_created_idx").on(t.createdAt),
   ],
 );
@@ -170,9 +185,13 @@ export const receptionEvents = pgTable(
     enhancedCode: text("enhanced_code"),
     reason: text("reason").notNull(),
     messageId: uuid("message_id"),
+    tx: txColumn(),
   },
   (t) => [
-    index("reception_events_account_id_idx").on(t.accountId, t.id),
+    index("reception_events_account_tx_idx").on(t.accountId, t.tx, t.id),
+    index("reception_events_source_ip_tx_idx").on(t.accountId, t.sourceIp, t.tx, t.id),
+    index("reception_events_message_idx").on(t.accountId, t.messageId),
+    index("reception_events_account_created_idx").on(t.accountId, t.createdAt),
     index("reception_events_created_idx").on(t.createdAt),
   ],
 );
