@@ -50,17 +50,33 @@ export async function revokeKey(db: Db, keyId: string, accountId?: string): Prom
   const where = accountId
     ? and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId), isNull(apiKeys.revokedAt))
     : and(eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt));
-  const rows = await db.orm.update(apiKeys).set({ revokedAt: new Date() }).where(where).returning({ id: apiKeys.id });
+  const rows = await db.orm.update(apiKeys).set({ revokedAt: new Date() }).where(where).returning({ id: apiKeys.id, hash: apiKeys.hash });
+  for (const r of rows) keyCache.delete(r.hash);
   return rows.length > 0;
 }
 
+/**
+ * Recently verified keys, so a busy client does not cost a query per request. A key
+ * revoked through this process stops at once; one revoked elsewhere (another process,
+ * the CLI) stops within KEY_CACHE_MS.
+ */
+const KEY_CACHE_MS = 2000;
+const keyCache = new Map<string, { account: Account; until: number }>();
+
 /** The account a bearer key belongs to, or undefined for unknown and revoked keys alike. */
 export async function accountForKey(db: Db, key: string): Promise<Account | undefined> {
+  const hash = hashKey(key);
+  const hit = keyCache.get(hash);
+  if (hit && hit.until > Date.now()) return hit.account;
   const rows = await db.sql<Account[]>`
     select a.id, a.name, a.bounces_enabled as "bouncesEnabled", a.monthly_quota as "monthlyQuota", a.created_at as "createdAt"
     from api_keys k join accounts a on a.id = k.account_id
-    where k.hash = ${hashKey(key)} and k.revoked_at is null`;
-  return rows[0];
+    where k.hash = ${hash} and k.revoked_at is null`;
+  const account = rows[0];
+  if (keyCache.size > 10_000) keyCache.clear();
+  if (account) keyCache.set(hash, { account, until: Date.now() + KEY_CACHE_MS });
+  else keyCache.delete(hash);
+  return account;
 }
 
 export async function listAccounts(db: Db): Promise<Account[]> {
