@@ -2,7 +2,6 @@
 // a list, so `a@x Bcc: b@y` cannot smuggle a recipient), with a domain name, not an
 // address literal.
 import { domainToASCII } from "node:url";
-import addressparser from "nodemailer/lib/addressparser";
 import { AppError } from "../errors.ts";
 
 export interface Mailbox {
@@ -44,7 +43,18 @@ export function checkEmail(email: string, field: string): string {
   return `${local}@${ascii}`;
 }
 
-/** Parses `a@b`, `Name <a@b>` or `{ email, name }` as exactly one mailbox. */
+/**
+ * `display-name <addr-spec>`. A quoted name may hold anything but an unescaped quote; an
+ * unquoted one none of the characters that would make the string a list, a group or a
+ * second address (`, ; : @ < > "`).
+ */
+const NAME_ADDR = /^(?:"((?:[^"\\]|\\.)*)"|([^"<>@,;:\\]*?))\s*<([^<>]*)>$/;
+
+/**
+ * Parses `a@b`, `Name <a@b>` or `{ email, name }` as exactly one mailbox. Deliberately
+ * stricter than RFC 5322 parsers such as nodemailer's, which read `a b@c` as the name
+ * "a" and the address b@c, and `a@x Bcc: b@y` as a group.
+ */
 export function parseMailbox(input: string | Mailbox, field: string): Mailbox {
   if (typeof input !== "string") {
     const name = input.name?.trim();
@@ -56,17 +66,18 @@ export function parseMailbox(input: string | Mailbox, field: string): Mailbox {
   if (CONTROL.test(input)) {
     throw new AppError("invalid_address", `${field} must not contain line breaks or control characters.`, { field });
   }
-  const parsed = addressparser(input);
-  const first = parsed[0];
-  if (parsed.length !== 1 || !first || "group" in first || !first.address) {
+  const text = input.trim();
+  const m = NAME_ADDR.exec(text);
+  if (!m && /[\s<>",;:]/.test(text)) {
     throw new AppError(
       "invalid_address",
       `${field}: "${truncate(input)}" must be exactly one address, like "a@example.com" or "Name <a@example.com>".`,
       { field },
     );
   }
-  const email = checkEmail(first.address, field);
-  return first.name ? { email, name: first.name } : { email };
+  const email = checkEmail(m ? (m[3] ?? "") : text, field);
+  const name = (m?.[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m?.[2])?.trim();
+  return name ? { email, name } : { email };
 }
 
 function truncate(s: string): string {
