@@ -73,7 +73,7 @@ async function adminAuth(c: Context<ApiEnv>, next: () => Promise<void>, deps: Ap
 
 async function requireJson(c: Context<ApiEnv>, next: () => Promise<void>) {
   if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
-    throw new AppError("invalid_json", "Send the message as JSON with `Content-Type: application/json`.");
+    throw new AppError("invalid_json", "Send the message as JSON with `Content-Type: application/json`.", { field: "Content-Type" });
   }
   await next();
 }

@@ -18,15 +18,50 @@ export function router(): OpenAPIHono<ApiEnv> {
   return new OpenAPIHono<ApiEnv>({
     defaultHook: (result) => {
       if (result.success) return;
-      const issue = result.error.issues[0];
-      const field = issue ? issue.path.map(String).join(".") : undefined;
-      throw validationError(issue, field);
+      const first = result.error.issues[0] as Issue | undefined;
+      if (!first) throw new AppError("validation_error", "The request is not valid.");
+      const { issue, path } = unwrapUnion(first);
+      throw validationError(issue, path.length ? formatPath(path) : undefined);
     },
   });
 }
 
-function validationError(issue: { code: string; message: string; keys?: string[] } | undefined, field?: string): AppError {
-  if (!issue) return new AppError("validation_error", "The request is not valid.");
+interface Issue {
+  code: string;
+  message: string;
+  path: PropertyKey[];
+  keys?: string[];
+  expected?: string;
+  errors?: Issue[][];
+}
+
+/** `to[1].email`: the same spelling the handlers use for fields inside lists. */
+function formatPath(path: PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/**
+ * Zod reports a failed union (an address as a string or an object, one or a list) as
+ * one "Invalid input" holding every branch's issues. Find the branch the input was
+ * meant for, so the error names e.g. `to[1].emial` instead of just `to`.
+ */
+function unwrapUnion(issue: Issue, prefix: PropertyKey[] = []): { issue: Issue; path: PropertyKey[] } {
+  const path = [...prefix, ...issue.path];
+  if (issue.code !== "invalid_union" || !issue.errors) return { issue, path };
+  const meant = issue.errors.filter((branch) => !branch.every(wrongType));
+  const branch = meant.length === 1 ? meant[0] : undefined;
+  if (!branch?.length) return { issue: { ...issue, message: `expected ${[...new Set(expectations(issue))].join(" or ")}` }, path };
+  return unwrapUnion(branch.find((i) => i.code === "unrecognized_keys") ?? (branch[0] as Issue), path);
+}
+
+/** An issue that only says the value is not of this branch's type at all. */
+const wrongType = (i: Issue): boolean =>
+  i.path.length === 0 && (i.code === "invalid_type" || (i.code === "invalid_union" && (i.errors ?? []).every((b) => b.every(wrongType))));
+
+const expectations = (i: Issue): string[] =>
+  i.code === "invalid_union" ? (i.errors ?? []).flatMap((b) => b.flatMap(expectations)) : i.expected ? [i.expected] : [];
+
+function validationError(issue: Issue, field?: string): AppError {
   if (issue.code === "unrecognized_keys") {
     const keys = issue.keys ?? [];
     const where = field ? `${field}.` : "";

@@ -1,17 +1,19 @@
 // POST /v1/messages: the HTTP door. It only translates JSON into a Submission (composing
 // structured messages first) and hands it to accept().
 import { createRoute, z } from "@hono/zod-openapi";
-import { accept, hashRequest, type Submission } from "../../accept/accept.ts";
-import { type Mailbox, parseMailbox } from "../../accept/addresses.ts";
+import { accept, hashRequest, MAX_RECIPIENTS, type Submission } from "../../accept/accept.ts";
+import { checkEmail, type Mailbox, parseMailbox } from "../../accept/addresses.ts";
 import { compose } from "../../accept/compose.ts";
-import { normaliseLineEndings } from "../../accept/raw-message.ts";
+import { checkLineEndings, normaliseLineEndings } from "../../accept/raw-message.ts";
 import { now } from "../../clock.ts";
 import { AppError } from "../../errors.ts";
 import { uuidv7 } from "../../util/ids.ts";
 import { type ApiEnv, router } from "../context.ts";
 import { errorResponses, MailboxSchema } from "../schemas.ts";
 
-const Addresses = z.union([MailboxSchema, z.array(MailboxSchema).max(1000)]);
+// maxItems only documented, not validated: the handler counts to+cc+bcc together and
+// answers too_many_recipients rather than a generic validation error.
+const Addresses = z.union([MailboxSchema, z.array(MailboxSchema).openapi({ maxItems: MAX_RECIPIENTS })]);
 
 export const PolicyFields = {
   send_at: z.string().max(64).optional().openapi({ description: "RFC 3339 time (with offset) to hold delivery until; at most 30 days ahead.", example: "2026-12-01T09:00:00+09:00" }),
@@ -54,7 +56,9 @@ export const SendMessageBody = z
     return_path: z.string().max(320).optional().openapi({ description: "Envelope sender, where bounces go; defaults to the From address. Must be your own domain.", example: "bounces@shop.example" }),
     metadata: z.record(z.string(), z.unknown()).optional().openapi({ description: "Your own data, returned with the message." }),
     raw: z.string().optional().openapi({ description: "A complete RFC 5322 message, sent as given (extended X-Hikyaku-* headers honoured and removed). Requires `envelope`." }),
-    envelope: z.strictObject({ from: z.string().max(320), to: z.array(z.string().max(320)).min(1).max(1000) }).optional(),
+    envelope: z
+      .strictObject({ from: z.string().max(320), to: z.array(z.string().max(320)).min(1).openapi({ maxItems: MAX_RECIPIENTS }) })
+      .optional(),
     ...PolicyFields,
   })
   .openapi("SendMessage");
@@ -119,10 +123,15 @@ function fromRaw(body: Body): Partial {
   );
   if (structured) throw new AppError("validation_error", `${structured} cannot be combined with raw: put it in the raw message or the envelope.`, { field: structured });
   if (!body.envelope) throw new AppError("validation_error", "envelope {from, to} is required with raw.", { field: "envelope" });
+  const { from, to } = body.envelope;
+  checkRecipientCount(to.length, "envelope.to");
+  const raw = normaliseLineEndings(Buffer.from(body.raw ?? "", "utf8"));
+  checkLineEndings(raw, "raw");
   return {
-    envelopeFrom: body.envelope.from,
-    recipients: body.envelope.to,
-    raw: normaliseLineEndings(Buffer.from(body.raw ?? "", "utf8")),
+    // Checked here too so that a refusal names envelope.from / envelope.to[i].
+    envelopeFrom: checkEmail(from, "envelope.from"),
+    recipients: to.map((r, i) => checkEmail(r, `envelope.to[${i}]`)),
+    raw,
   };
 }
 
@@ -130,6 +139,7 @@ async function fromStructured(body: Body, hostname: string): Promise<Partial> {
   if (body.envelope) throw new AppError("validation_error", "envelope goes only with raw; use to, cc, bcc and return_path.", { field: "envelope" });
   if (body.from === undefined) throw new AppError("validation_error", "from is required.", { field: "from" });
   const from = parseMailbox(body.from, "from");
+  checkRecipientCount(list(body.to).length + list(body.cc).length + list(body.bcc).length, "to");
   const to = mailboxes(body.to, "to");
   const cc = mailboxes(body.cc, "cc");
   const bcc = mailboxes(body.bcc, "bcc");
@@ -154,6 +164,13 @@ async function fromStructured(body: Body, hostname: string): Promise<Partial> {
     raw,
     messageIdHeader,
   };
+}
+
+/** Before parsing thousands of addresses: accept() counts again after removing duplicates. */
+function checkRecipientCount(n: number, field: string): void {
+  if (n > MAX_RECIPIENTS) {
+    throw new AppError("too_many_recipients", `The message has ${n} recipients; at most ${MAX_RECIPIENTS} are allowed per message.`, { field });
+  }
 }
 
 function clientIp(env: unknown): string | null {
