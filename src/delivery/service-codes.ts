@@ -31,3 +31,12 @@ export function serviceReply(name: ServiceCode, detail?: string): { code: number
   const extra = detail ? `: ${detail}` : "";
   return { code: c.code, enhanced: c.enhanced, response: `${c.code} ${c.enhanced} ${c.text}${extra} (hikyaku: ${name})` };
 }
+
+/** The table of service codes as Markdown, for the README and the OpenAPI description of the log. */
+export function serviceCodeTableMarkdown(): string {
+  const rows = Object.entries(serviceCodes).map(([name, c]) => {
+    const kind = c.code >= 500 ? "final" : "temporary (retried)";
+    return `| \`${name}\` | ${c.code} | ${c.enhanced} | ${kind} | ${c.text.replace(/\|/g, "\\|")} |`;
+  });
+  return ["| service_code | code | enhanced | class | meaning |", "| --- | --- | --- | --- | --- |", ...rows].join("\n");
+}

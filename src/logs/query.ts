@@ -1,59 +1,24 @@
-// Reads the delivery and reception logs for one account: newest first, filtered, and
-// paged by an opaque cursor over the event id.
+// One page of the log for the JSON API: newest first, with the cursor that continues it.
 import type { Db } from "../db/client.ts";
-import { AppError } from "../errors.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { LogFilter } from "./filter.ts";
+import { type ApiEvent, formatEvent } from "./format-event.ts";
+import { selectEvents } from "./select-events.ts";
 
-export const DELIVERY_EVENTS = ["delivered", "deferred", "bounced", "expired", "cancelled"] as const;
+export { DELIVERY_EVENTS, RECEPTION_EVENTS } from "./filter.ts";
 
-export interface LogFilter {
-  accountId: string;
-  type: "delivery" | "reception";
-  messageId?: string;
-  recipient?: string;
-  events?: string[];
-  since?: Date;
-  until?: Date;
-  limit: number;
-  cursor?: string;
+export interface LogPage {
+  data: ApiEvent[];
+  nextCursor: string | null;
 }
 
-export function encodeCursor(id: number): string {
-  return Buffer.from(`v1:${id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): number {
-  const m = /^v1:(\d{1,18})$/.exec(Buffer.from(cursor, "base64url").toString());
-  if (!m) throw new AppError("validation_error", "cursor is not one this API gave out; pass next_cursor unchanged.", { field: "cursor" });
-  return Number(m[1]);
-}
-
-export async function queryLogs(db: Db, f: LogFilter): Promise<{ rows: Record<string, unknown>[]; nextCursor: string | null }> {
-  const sql = db.sql;
-  const before = f.cursor ? decodeCursor(f.cursor) : undefined;
-  const common = sql`
-    account_id = ${f.accountId}
-    ${before !== undefined ? sql`and id < ${before}` : sql``}
-    ${f.since ? sql`and created_at >= ${f.since}` : sql``}
-    ${f.until ? sql`and created_at < ${f.until}` : sql``}
-    ${f.messageId ? sql`and message_id = ${f.messageId}` : sql``}`;
-  const rows =
-    f.type === "delivery"
-      ? await sql`
-          select id, created_at, event, message_id, recipient, envelope_sender, source_ip, channel, attempt, mx_host,
-            mx_ip, tls, code, enhanced_code, response, code_source, tags
-          from delivery_events where ${common}
-          ${f.recipient ? sql`and recipient = ${f.recipient}` : sql``}
-          ${f.events?.length ? sql`and event = any(${f.events}::text[])` : sql``}
-          order by id desc limit ${f.limit + 1}`
-      : await sql`
-          select id, created_at, channel, source_ip, envelope_sender, recipient_count, accepted, code, enhanced_code,
-            reason, message_id
-          from reception_events where ${common}
-          order by id desc limit ${f.limit + 1}`;
-  const page = rows.slice(0, f.limit);
-  const last = page[page.length - 1];
+export async function queryLogs(db: Db, f: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {
+  const after = page.cursor ? decodeCursor(page.cursor) : undefined;
+  const rows = await selectEvents(db.sql, f, { after, limit: page.limit + 1 });
+  const shown = rows.slice(0, page.limit);
+  const last = shown[shown.length - 1];
   return {
-    rows: page.map((r) => ({ ...r, created_at: undefined, time: (r.created_at as Date).toISOString() })),
-    nextCursor: rows.length > f.limit && last ? encodeCursor(last.id as number) : null,
+    data: shown.map((r) => formatEvent(f.type, r)),
+    nextCursor: rows.length > page.limit && last ? encodeCursor({ tx: String(last.tx), id: Number(last.id) }) : null,
   };
 }

@@ -1,30 +1,35 @@
 // GET /v1/logs: the proof of what happened to every recipient (delivery events), and
-// of every intake attempt (type=reception).
+// of every intake attempt (type=reception); as JSON pages, or as one CSV stream
+// (`Accept: text/csv`, or GET /v1/logs.csv) for cleaning a mailing list.
 import { createRoute, z } from "@hono/zod-openapi";
-import { AppError } from "../../errors.ts";
-import { DELIVERY_EVENTS, queryLogs } from "../../logs/query.ts";
-import { isUuid } from "../../util/ids.ts";
-import { router } from "../context.ts";
-import { cursorQuery, errorResponses } from "../schemas.ts";
+import type { Context } from "hono";
+import { serviceCodeTableMarkdown } from "../../delivery/service-codes.ts";
+import { logCsv } from "../../logs/csv.ts";
+import type { LogFilter } from "../../logs/filter.ts";
+import { parseLogQuery } from "../../logs/parse-query.ts";
+import { DELIVERY_EVENTS, queryLogs, RECEPTION_EVENTS } from "../../logs/query.ts";
+import { type ApiEnv, router } from "../context.ts";
+import { errorResponses } from "../schemas.ts";
 
 export const DeliveryEventSchema = z
   .object({
     id: z.number().int(),
-    time: z.string(),
+    time: z.string().openapi({ description: "When it happened (RFC 3339).", example: "2026-11-27T09:00:01.234Z" }),
     event: z.enum(DELIVERY_EVENTS),
     message_id: z.string(),
-    recipient: z.string(),
-    envelope_sender: z.string(),
-    source_ip: z.string().nullable(),
-    channel: z.enum(["http", "smtp"]),
+    recipient: z.string().openapi({ example: "taro@example.jp" }),
+    envelope_sender: z.string().openapi({ description: "The envelope sender (return path); empty for bounces.", example: "bounces@city.example.jp" }),
+    source_ip: z.string().nullable().openapi({ description: "Where the message came from." }),
+    channel: z.enum(["http", "smtp"]).openapi({ description: "The intake door." }),
     attempt: z.number().int().openapi({ description: "Attempt number (0 when no attempt was made)." }),
-    mx_host: z.string().nullable(),
-    mx_ip: z.string().nullable(),
+    mx_host: z.string().nullable().openapi({ example: "mx1.example.jp" }),
+    mx_ip: z.string().nullable().openapi({ example: "203.0.113.25" }),
     tls: z.boolean().nullable().openapi({ description: "Whether the session to the destination used TLS (null: no session)." }),
     code: z.number().int().openapi({ example: 250 }),
     enhanced_code: z.string().nullable().openapi({ example: "2.0.0" }),
     response: z.string().openapi({ description: "The destination's own words, or Hikyaku's service reply.", example: "550 5.1.1 user unknown" }),
     code_source: z.enum(["destination", "hikyaku"]).openapi({ description: "hikyaku: the code is one of the service's own (see the service code table)." }),
+    service_code: z.string().nullable().openapi({ description: "For Hikyaku's own codes, the reason word from the service code table.", example: "expired" }),
     tags: z.array(z.string()),
   })
   .openapi("DeliveryEvent");
@@ -32,78 +37,103 @@ export const DeliveryEventSchema = z
 export const ReceptionEventSchema = z
   .object({
     id: z.number().int(),
-    time: z.string(),
+    time: z.string().openapi({ description: "When it happened (RFC 3339).", example: "2026-11-27T09:00:00.512Z" }),
+    event: z.enum(RECEPTION_EVENTS),
     channel: z.enum(["http", "smtp"]),
     source_ip: z.string().nullable(),
     envelope_sender: z.string().nullable(),
     recipient_count: z.number().int(),
     accepted: z.boolean(),
-    code: z.number().int(),
+    code: z.number().int().openapi({ description: "The reply given: SMTP code, or HTTP status for the HTTP door.", example: 250 }),
     enhanced_code: z.string().nullable(),
     reason: z.string(),
     message_id: z.string().nullable(),
   })
   .openapi("ReceptionEvent");
 
-const time = (what: string) =>
-  z
-    .string()
-    .optional()
-    .openapi({ description: `${what} (RFC 3339).`, example: "2026-11-27T00:00:00Z" });
+const text = (description: string, example?: string) => z.string().max(320).optional().openapi({ description, example });
 
-const route = createRoute({
+const LogQuerySchema = z.strictObject({
+  type: z
+    .enum(["delivery", "reception"])
+    .default("delivery")
+    .openapi({ description: "delivery: what happened to each recipient; reception: every intake attempt." }),
+  since: text("Events at or after this time (RFC 3339).", "2026-11-27T00:00:00Z"),
+  until: text("Events before this time (RFC 3339).", "2026-11-28T00:00:00Z"),
+  event: text("One event or a comma list, e.g. `bounced,expired`. Reception events: `accepted`, `refused`.", "bounced,expired"),
+  recipient: text("An exact address, or `@domain` for every address at that domain (delivery events).", "@example.jp"),
+  envelope_sender: text("The exact envelope sender (return path).", "bounces@city.example.jp"),
+  source_ip: text("The IP address the message came from.", "192.0.2.10"),
+  channel: z.enum(["http", "smtp"]).optional().openapi({ description: "The intake door." }),
+  message_id: text("A message id as returned by POST /v1/messages."),
+  tag: z.string().max(100).optional().openapi({ description: "Events of messages carrying this tag (delivery events).", example: "evacuation" }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .openapi({ description: "Page size, 1-1000 (JSON default 100). CSV: every matching event unless set.", example: 100 }),
+  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page." }),
+});
+
+const DESCRIPTION = `Newest first. Events are ordered by when they were recorded, and an event shows up as soon as every write that began before it has finished (normally within milliseconds), so paging with \`next_cursor\` never repeats or skips an event while new ones arrive: new events only ever appear above the first page.
+
+Send \`Accept: text/csv\` (or use GET /v1/logs.csv) for the same query as one CSV file (RFC 4180, header row), e.g. \`event=bounced,expired\` to clean a mailing list.
+
+Every delivery event says where its code came from: \`code_source: destination\` carries the destination server's own words; \`code_source: hikyaku\` is one of Hikyaku's own codes, for outcomes with no reply from a destination:
+
+${serviceCodeTableMarkdown()}`;
+
+const LogPageSchema = z.object({ data: z.array(z.union([DeliveryEventSchema, ReceptionEventSchema])), next_cursor: z.string().nullable() }).openapi("LogPage");
+
+const csvContent = { "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row; columns as the JSON fields." }) } };
+
+const jsonRoute = createRoute({
   method: "get",
   path: "/v1/logs",
   tags: ["Logs"],
   summary: "Read the delivery or reception log",
+  description: DESCRIPTION,
   security: [{ bearer: [] }],
-  request: {
-    query: z.strictObject({
-      type: z.enum(["delivery", "reception"]).default("delivery"),
-      message_id: z.string().optional(),
-      recipient: z.string().max(320).optional(),
-      event: z.string().optional().openapi({ description: "One event or a comma list, e.g. bounced,expired." }),
-      since: time("Events at or after this time"),
-      until: time("Events before this time"),
-      ...cursorQuery,
-    }),
-  },
+  request: { query: LogQuerySchema },
   responses: {
     200: {
-      description: "A page of events, newest first.",
-      content: {
-        "application/json": {
-          schema: z.object({ data: z.array(z.union([DeliveryEventSchema, ReceptionEventSchema])), next_cursor: z.string().nullable() }).openapi("LogPage"),
-        },
-      },
+      description: "A page of events, newest first (or, with `Accept: text/csv`, all of them as CSV).",
+      content: { "application/json": { schema: LogPageSchema }, ...csvContent },
     },
     ...errorResponses(401, 422),
   },
 });
 
-function parseTime(v: string | undefined, field: string): Date | undefined {
-  if (v === undefined) return undefined;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new AppError("validation_error", `${field} must be an RFC 3339 time like 2026-11-27T00:00:00Z.`, { field });
-  return new Date(t);
-}
-
-export const logsGet = router().openapi(route, async (c) => {
-  const q = c.req.valid("query");
-  const events = q.event?.split(",").map((e) => e.trim()).filter(Boolean);
-  const bad = events?.find((e) => !(DELIVERY_EVENTS as readonly string[]).includes(e));
-  if (bad) throw new AppError("validation_error", `event "${bad}" is not one of ${DELIVERY_EVENTS.join(", ")}.`, { field: "event" });
-  if (q.message_id !== undefined && !isUuid(q.message_id)) throw new AppError("validation_error", "message_id must be a message id as returned by POST /v1/messages.", { field: "message_id" });
-  const page = await queryLogs(c.get("deps").db, {
-    accountId: c.get("account").id,
-    type: q.type,
-    messageId: q.message_id,
-    recipient: q.recipient,
-    events,
-    since: parseTime(q.since, "since"),
-    until: parseTime(q.until, "until"),
-    limit: q.limit,
-    cursor: q.cursor,
-  });
-  return c.json({ data: page.rows as never[], next_cursor: page.nextCursor }, 200);
+const csvRoute = createRoute({
+  method: "get",
+  path: "/v1/logs.csv",
+  tags: ["Logs"],
+  summary: "Export the log as CSV",
+  description: "The same query as GET /v1/logs, streamed as one CSV file (RFC 4180, header row, newest first).",
+  security: [{ bearer: [] }],
+  request: { query: LogQuerySchema.omit({ cursor: true }) },
+  responses: { 200: { description: "Every matching event.", content: csvContent }, ...errorResponses(401, 422) },
 });
+
+export const logsGet = router()
+  .openapi(jsonRoute, async (c) => {
+    const q = c.req.valid("query");
+    const filter = parseLogQuery(c.get("account").id, q);
+    if (/\btext\/csv\b/i.test(c.req.header("accept") ?? "")) return csv(c, filter, q.limit) as never;
+    const page = await queryLogs(c.get("deps").db, filter, { limit: q.limit ?? 100, cursor: q.cursor });
+    return c.json({ data: page.data as never[], next_cursor: page.nextCursor }, 200);
+  })
+  .openapi(csvRoute, async (c) => {
+    const q = c.req.valid("query");
+    return csv(c, parseLogQuery(c.get("account").id, q), q.limit) as never;
+  });
+
+async function csv(c: Context<ApiEnv>, filter: LogFilter, limit: number | undefined): Promise<Response> {
+  const body = await logCsv(c.get("deps").db, filter, limit);
+  return c.body(body, 200, {
+    "content-type": "text/csv; charset=utf-8; header=present",
+    "content-disposition": `attachment; filename="hikyaku-${filter.type}-log.csv"`,
+  });
+}
