@@ -18,7 +18,9 @@ export function router(): OpenAPIHono<ApiEnv> {
   return new OpenAPIHono<ApiEnv>({
     defaultHook: (result) => {
       if (result.success) return;
-      const first = result.error.issues[0] as Issue | undefined;
+      // A misspelt key also makes the real one "missing": name the misspelling first.
+      const issues = result.error.issues as Issue[];
+      const first = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
       if (!first) throw new AppError("validation_error", "The request is not valid.");
       const { issue, path } = unwrapUnion(first);
       throw validationError(issue, path.length ? formatPath(path) : undefined);
