@@ -1,0 +1,115 @@
+// Cursor pagination under concurrent inserts. Writers hold their transactions open for
+// random moments, so events commit out of id and time order; a client that syncs the
+// log by reading from the top until it meets an event it already has must still end
+// up with every event exactly once.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { insertDelivery } from "./logs-fixtures.ts";
+import { startTestService, type TestService } from "./helpers/service.ts";
+
+let hk: TestService;
+
+before(async () => {
+  hk = await startTestService();
+});
+
+after(async () => {
+  await hk?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function page(cursor: string | null): Promise<{ ids: number[]; next: string | null }> {
+  const r = await hk.api("GET", `/v1/logs?limit=4${cursor ? `&cursor=${cursor}` : ""}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return { ids: r.body.data.map((e: { id: number }) => e.id), next: r.body.next_cursor };
+}
+
+/** Reads from the top until it meets a known event; returns what was new, in log order. */
+async function sync(known: Set<number>): Promise<number[]> {
+  const fresh: number[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const p = await page(cursor);
+    for (const id of p.ids) {
+      if (known.has(id)) return fresh;
+      assert.ok(!fresh.includes(id), `event ${id} twice in one walk`);
+      fresh.push(id);
+    }
+    if (!p.next) return fresh;
+    cursor = p.next;
+  }
+}
+
+test("syncing from the top never skips or repeats an event while others commit out of order", async () => {
+  const sql = hk.service.db.sql;
+  const committed = new Set<number>();
+  let writing = true;
+  const writer = async (w: number) => {
+    for (let i = 0; i < 30; i++) {
+      await sql
+        .begin(async (tx) => {
+          const id = await insertDelivery(tx as never, { accountId: hk.accountId, recipient: `w${w}-${i}@example.jp` });
+          await sleep(Math.random() * 40);
+          return id;
+        })
+        .then((id) => committed.add(id));
+    }
+  };
+  const writers = Promise.all([0, 1, 2, 3, 4].map(writer)).finally(() => {
+    writing = false;
+  });
+
+  const collected: number[] = [];
+  const known = new Set<number>();
+  let walks = 0;
+  while (writing) {
+    for (const id of await sync(known)) {
+      collected.push(id);
+      known.add(id);
+    }
+    walks++;
+  }
+  await writers;
+  for (const id of await sync(known)) collected.push(id);
+
+  assert.ok(walks > 5, `the reader synced ${walks} times while writers ran`);
+  assert.equal(committed.size, 150);
+  assert.equal(new Set(collected).size, collected.length, "no event was collected twice");
+  assert.deepEqual(
+    [...collected].sort((a, b) => a - b),
+    [...committed].sort((a, b) => a - b),
+    "every committed event was collected",
+  );
+});
+
+test("a full walk is in one stable order: later walks keep it and only add events above", async () => {
+  const sql = hk.service.db.sql;
+  const walk = async () => {
+    const ids: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const p = await page(cursor);
+      ids.push(...p.ids);
+      cursor = p.next;
+    } while (cursor);
+    return ids;
+  };
+  const slow = sql.begin(async (tx) => {
+    await insertDelivery(tx as never, { accountId: hk.accountId, recipient: "slow@example.jp" });
+    await sleep(300);
+  });
+  await sleep(50);
+  await insertDelivery(sql, { accountId: hk.accountId, recipient: "quick@example.jp" });
+  const during = await walk();
+  await slow;
+  const afterwards = await walk();
+  assert.equal(new Set(during).size, during.length);
+  assert.deepEqual(afterwards.slice(afterwards.length - during.length), during, "the earlier walk is an unchanged tail of the later one");
+  const top = await hk.api("GET", "/v1/logs?limit=2");
+  assert.deepEqual(
+    top.body.data.map((e: { recipient: string }) => e.recipient),
+    ["quick@example.jp", "slow@example.jp"],
+    "both appear once the slow transaction commits, in the order their transactions began",
+  );
+});
