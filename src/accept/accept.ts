@@ -10,6 +10,7 @@ import { uuidv7 } from "../util/ids.ts";
 import { checkEmail, domainOf } from "./addresses.ts";
 import { type PolicyInput, policyFromHeaders, resolvePolicy } from "./policy.ts";
 import { type HeaderField, makeField, parseRaw, serialise } from "./raw-message.ts";
+import { checkEnvelopeSender } from "./sender-rules.ts";
 import { type Accepted, storeMessage } from "./store.ts";
 
 export const MAX_RECIPIENTS = 1000;
@@ -20,6 +21,10 @@ export interface Submission {
   sourceIp: string | null;
   /** Envelope sender; "" only for the service's own bounces. */
   envelopeFrom: string;
+  /** The request field that gave envelopeFrom, named in refusals (default return_path). */
+  envelopeFromField?: string;
+  /** Set only by the service itself for its bounces: they alone may have an empty envelope sender. */
+  internal?: boolean;
   recipients: string[];
   /** A complete RFC 5322 message with CRLF line endings. */
   raw: Buffer;
@@ -48,7 +53,9 @@ export async function accept(deps: AcceptDeps, sub: Submission): Promise<Accepte
 }
 
 function checkEnvelope(sub: Submission): { from: string; recipients: string[] } {
-  const from = sub.envelopeFrom === "" ? "" : checkEmail(sub.envelopeFrom, "return_path");
+  const field = sub.envelopeFromField ?? "return_path";
+  const from = sub.envelopeFrom === "" ? "" : checkEmail(sub.envelopeFrom, field);
+  checkEnvelopeSender(from, { field, internal: sub.internal === true });
   if (sub.recipients.length === 0) throw new AppError("validation_error", "The message has no recipients: give at least one in to, cc or bcc.", { field: "to" });
   const seen = new Set<string>();
   const recipients: string[] = [];

@@ -115,7 +115,7 @@ export const messagesPost = router().openapi(route, async (c) => {
   return c.json(accepted, 202);
 });
 
-type Partial = Pick<Submission, "envelopeFrom" | "recipients" | "raw" | "messageIdHeader">;
+type Partial = Pick<Submission, "envelopeFrom" | "envelopeFromField" | "recipients" | "raw" | "messageIdHeader">;
 
 function fromRaw(body: Body): Partial {
   const structured = (["from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers", "attachments", "return_path"] as const).find(
@@ -130,6 +130,7 @@ function fromRaw(body: Body): Partial {
   return {
     // Checked here too so that a refusal names envelope.from / envelope.to[i].
     envelopeFrom: checkEmail(from, "envelope.from"),
+    envelopeFromField: "envelope.from",
     recipients: to.map((r, i) => checkEmail(r, `envelope.to[${i}]`)),
     raw,
   };
@@ -160,6 +161,7 @@ async function fromStructured(body: Body, hostname: string): Promise<Partial> {
   });
   return {
     envelopeFrom: body.return_path ?? from.email,
+    envelopeFromField: body.return_path === undefined ? "from" : "return_path",
     recipients: [...to, ...cc, ...bcc].map((m) => m.email),
     raw,
     messageIdHeader,
