@@ -55,6 +55,10 @@ const dnsServers = z.string().transform((text, ctx) => {
 
 const roles = z.string().transform((text, ctx) => {
   const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) {
+    ctx.addIssue({ code: "custom", message: "name at least one role (api, smtp, worker)" });
+    return z.NEVER;
+  }
   for (const r of list) {
     if (r !== "api" && r !== "smtp" && r !== "worker") {
       ctx.addIssue({ code: "custom", message: `unknown role "${r}" (use api, smtp, worker)` });
@@ -115,12 +119,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const result = configSchema.safeParse(input);
   if (!result.success) {
-    const lines = result.error.issues.map(
-      (i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(input[String(i.path[0])])})`,
-    );
+    const lines = result.error.issues.map((i) => {
+      const name = String(i.path[0]);
+      // A secret's value would end up in terminals and log collectors: name it, never echo it.
+      const got = SECRETS.has(name) ? "its value is not shown" : `got ${JSON.stringify(input[name])}`;
+      return `${name}: ${i.message} (${got})`;
+    });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   return { ...result.data, dataDir: path.resolve(result.data.HIKYAKU_DATA_DIR) };
 }
+
+const SECRETS = new Set(["DATABASE_URL", "HIKYAKU_ADMIN_TOKEN", "HIKYAKU_SECRET_KEY"]);
 
 export class ConfigError extends Error {}
