@@ -85,7 +85,17 @@ export const configSchema = z.object({
   HIKYAKU_ROUTES: routes.optional(),
   HIKYAKU_DNS_SERVERS: dnsServers.optional(),
   HIKYAKU_ROLES: roles.default(new Set<Role>(["api", "smtp", "worker"])),
-  HIKYAKU_SECRET_KEY: z.string().optional(),
+  /**
+   * Encrypts DKIM private keys at rest (AES-256-GCM). At least 32 characters, e.g.
+   * `openssl rand -base64 32`. Unset: a random secret is generated once into the data
+   * directory (mode 0600); processes that share a database must share the secret.
+   */
+  HIKYAKU_SECRET_KEY: z.string().min(32).optional(),
+  /** The SPF include customers put in their domain's SPF record; unset: `_spf.<HIKYAKU_HOSTNAME>`. */
+  HIKYAKU_SPF_INCLUDE: z
+    .string()
+    .regex(/^(?=.{1,253}$)[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})+$/, "must be a domain name such as _spf.hikyaku.example")
+    .optional(),
   HIKYAKU_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(31),
   HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
   /** Port of destination MX servers; only tests change it (their MX servers are not on 25). */

@@ -41,8 +41,8 @@ after(async () => {
 });
 
 async function messageCount(): Promise<number> {
-  const [{ n }] = await hk.service.db.sql`select count(*)::int as n from messages where account_id = ${hk.accountId}`;
-  return n as number;
+  const [row] = await hk.service.db.sql<{ n: number }[]>`select count(*)::int as n from messages where account_id = ${hk.accountId}`;
+  return row?.n ?? -1;
 }
 
 function assertRefused(res: { status: number; body: any }, field: string, domain: string) {

@@ -5,11 +5,12 @@ import { createHash } from "node:crypto";
 import { now } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
+import { signMessage } from "../domains/sign-message.ts";
 import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
 import { checkEmail, domainOf } from "./addresses.ts";
 import { type PolicyInput, policyFromHeaders, resolvePolicy } from "./policy.ts";
-import { type HeaderField, makeField, parseRaw, serialise } from "./raw-message.ts";
+import { type HeaderField, makeField, parseRaw } from "./raw-message.ts";
 import { checkEnvelopeSender } from "./sender-rules.ts";
 import { type Accepted, storeMessage } from "./store.ts";
 
@@ -47,7 +48,7 @@ export async function accept(deps: AcceptDeps, sub: Submission): Promise<Accepte
   const ext = policyFromHeaders(parsed.headers);
   const policy = resolvePolicy(sub.policy ?? {}, ext.input, ext.names, deps.config);
   const { headers, messageIdHeader } = identityHeaders(ext.rest, deps.config, sub.messageIdHeader);
-  const raw = serialise({ headers, body: parsed.body });
+  const raw = await signMessage(deps, sub.accountId, headers, parsed.body);
   checkSize(raw, deps.config);
   return storeMessage(deps.db, { sub, envelope, policy, raw, messageIdHeader, at: now() });
 }

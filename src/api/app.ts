@@ -14,6 +14,8 @@ import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
 import { adminAccounts } from "./routes/admin-accounts.ts";
 import { apiKeys } from "./routes/api-keys.ts";
+import { domains } from "./routes/domains.ts";
+import { domainsVerify } from "./routes/domains-verify.ts";
 import { health } from "./routes/health.ts";
 import { logsGet } from "./routes/logs-get.ts";
 import { messagesGet } from "./routes/messages-get.ts";
@@ -52,7 +54,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
   app.post("/v1/messages", requireJson, bodyLimit({ maxSize: maxBody, onError: tooLarge(deps.config.HIKYAKU_MAX_MESSAGE_BYTES) }));
 
-  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys]) app.route("/", r);
+  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys, domains, domainsVerify]) app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
