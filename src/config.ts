@@ -97,6 +97,8 @@ export const configSchema = z.object({
     .regex(/^(?=.{1,253}$)[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})+$/, "must be a domain name such as _spf.hikyaku.example")
     .optional(),
   HIKYAKU_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(31),
+  /** Charge in JPY per message accepted beyond an account's monthly quota (GET /v1/usage). */
+  HIKYAKU_OVERAGE_PRICE_JPY: z.coerce.number().min(0).max(1_000_000).default(0.15),
   HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
   /** Port of destination MX servers; only tests change it (their MX servers are not on 25). */
   HIKYAKU_MX_PORT: port.default(25),
@@ -110,10 +112,24 @@ export const configSchema = z.object({
   HIKYAKU_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(32),
   /** Messages one delivery job carries (the dispatcher batches due messages into jobs). */
   HIKYAKU_JOB_BATCH: z.coerce.number().int().min(1).max(200).default(8),
+  /**
+   * Delivery jobs the dispatcher keeps waiting in graphile-worker's queue. The rest of
+   * the backlog stays in the outbox, in priority order, so a high-priority message never
+   * queues behind thousands of already-dispatched bulk jobs.
+   */
+  HIKYAKU_DISPATCH_AHEAD: z.coerce.number().int().min(1).max(100_000).default(256),
   /** How often a worker proves it is alive; a silent worker's jobs are unlocked after 6 beats. */
   HIKYAKU_HEARTBEAT_SECONDS: z.coerce.number().min(0.2).max(60).default(10),
   /** Timeout for one SMTP connection stage (connect, greeting, each reply), in seconds. */
   HIKYAKU_SMTP_TIMEOUT: z.coerce.number().min(1).max(600).default(60),
+  /** SMTP intake: a session that is still open after this many seconds is closed (slow clients). */
+  HIKYAKU_SMTP_SESSION_SECONDS: seconds(10, 86_400).default(600),
+  /** SMTP intake: seconds a client may stay silent while it owes the next command or data. */
+  HIKYAKU_SMTP_IDLE_SECONDS: seconds(5, 3600).default(60),
+  /** SMTP intake: open connections one client IP may hold across the three ports. */
+  HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** SMTP intake: open connections one port accepts in total. */
+  HIKYAKU_SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** Minimum log level for the service's own JSON log lines. */
   HIKYAKU_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });

@@ -115,7 +115,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
-function parseSendAt(text: string | undefined, field: string): Date | null {
+export function parseSendAt(text: string | undefined, field: string): Date | null {
   if (text === undefined) return null;
   const t = Date.parse(text);
   if (!RFC3339.test(text) || Number.isNaN(t)) {

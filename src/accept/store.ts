@@ -74,11 +74,11 @@ async function insert(sql: Db["sql"] | Tx, input: StoreInput, id: string): Promi
   await sql`
     with m as (
       insert into messages (id, account_id, channel, source_ip, envelope_from, message_id_header, priority, lifetime,
-        retry_interval, tags, metadata, size_bytes, created_at, deliverable_at, expires_at, pending)
+        retry_interval, tags, metadata, size_bytes, created_at, deliverable_at, expires_at, pending, quiet_hours)
       values (${id}, ${sub.accountId}, ${sub.channel}, ${sub.sourceIp}, ${envelope.from}, ${input.messageIdHeader},
         ${PRIORITIES[policy.priority]}, ${policy.lifetime}, ${policy.retryInterval}, ${policy.tags}::text[],
         ${sub.metadata ? sql.json(sub.metadata as never) : null}, ${input.raw.length}, ${at}, ${deliverableAt},
-        ${expiresAt}, ${envelope.recipients.length})
+        ${expiresAt}, ${envelope.recipients.length}, ${policy.quietHours ? sql.json(policy.quietHours as never) : null})
       returning id
     ),
     c as (insert into message_contents (message_id, raw) select id, ${input.raw} from m),

@@ -1,27 +1,39 @@
 // The one delivery path: claim a batch of messages' waiting recipients, then for each
-// message and destination domain find the servers, attempt, and record the outcomes.
+// message: cancelled → cancel; expired → expire; inside quiet hours → hold; otherwise
+// for each destination domain find the servers, attempt, record the outcomes, and send
+// a DSN for the failures.
+import type { QuietHours } from "../accept/policy.ts";
 import { now } from "../clock.ts";
+import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
 import type { ConnectionPool } from "./connection-pool.ts";
 import { type DestinationOptions, findDestination } from "./destination.ts";
+import { sendDsn } from "./dsn.ts";
 import type { Outcome } from "./outcome.ts";
-import { type MessageRef, type RecipientOutcome, type RecipientState, recordOutcomes, WAITING_STATES } from "./record.ts";
+import { windowEnd } from "./quiet-hours.ts";
+import { type MessageRef, type RecipientOutcome, type RecipientState, type Recorded, recordOutcomes, WAITING_STATES } from "./record.ts";
 import { attemptDomain, service } from "./smtp-attempt.ts";
 
 export interface DeliveryContext {
   db: Db;
+  config: Config;
   pool: ConnectionPool;
   destination: DestinationOptions;
   maxRecipientsPerTransaction: number;
 }
 
-interface Claimed extends MessageRef {
+export interface Claimed extends MessageRef {
   raw: Buffer;
   retryInterval: number;
+  createdAt: Date;
   expiresAt: Date;
-  recipients: { id: number; address: string; domain: string }[];
+  cancelledAt: Date | null;
+  quietHours: QuietHours | null;
+  recipients: { id: number; address: string; domain: string; attempts: number }[];
 }
+
+type Rcpt = Claimed["recipients"][number];
 
 /** Delivers every waiting recipient of these messages. `reclaim` also takes recipients a crashed attempt left in `sending`. */
 export async function deliverMessages(ctx: DeliveryContext, ids: string[], reclaim: boolean): Promise<void> {
@@ -36,23 +48,27 @@ async function claim(db: Db, ids: string[], reclaim: boolean): Promise<Claimed[]
     with c as (
       update recipients set state = 'sending', attempts = attempts + 1, updated_at = ${at}
       where message_id = any(${ids}::uuid[]) and state = any(${states}::text[])
-      returning id, message_id, address, domain
+      returning id, message_id, address, domain, attempts
     )
     select m.id, m.account_id as "accountId", m.envelope_from as "envelopeFrom", m.source_ip as "sourceIp",
-      m.channel, m.priority, m.tags, m.retry_interval as "retryInterval", m.expires_at as "expiresAt", mc.raw,
-      json_agg(json_build_object('id', c.id, 'address', c.address, 'domain', c.domain)) as recipients
+      m.channel, m.priority, m.tags, m.retry_interval as "retryInterval", m.created_at as "createdAt",
+      m.expires_at as "expiresAt", m.cancelled_at as "cancelledAt", m.quiet_hours as "quietHours", mc.raw,
+      json_agg(json_build_object('id', c.id, 'address', c.address, 'domain', c.domain, 'attempts', c.attempts)) as recipients
     from c join messages m on m.id = c.message_id join message_contents mc on mc.message_id = m.id
     group by m.id, mc.raw`;
 }
 
 async function deliverOne(ctx: DeliveryContext, msg: Claimed): Promise<void> {
-  if (now() >= msg.expiresAt) return expire(ctx, msg);
-  const byDomain = new Map<string, Claimed["recipients"]>();
+  if (msg.cancelledAt) return finish(ctx, msg, msg.recipients, "cancelled");
+  const holdUntil = msg.quietHours ? windowEnd(msg.quietHours, now()) : null;
+  if (holdUntil) return hold(ctx.db, msg, holdUntil);
+  if (now() >= msg.expiresAt) return finish(ctx, msg, msg.recipients, "expired");
+  const byDomain = new Map<string, Rcpt[]>();
   for (const r of msg.recipients) byDomain.set(r.domain, [...(byDomain.get(r.domain) ?? []), r]);
   await Promise.all([...byDomain].map(([domain, rcpts]) => deliverDomain(ctx, msg, domain, rcpts)));
 }
 
-async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Claimed["recipients"]) {
+async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Rcpt[]) {
   let outcomes: Map<string, Outcome>;
   try {
     outcomes = await attemptTo(ctx, msg, domain, rcpts);
@@ -66,11 +82,31 @@ async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string,
     return { recipientId: r.id, event: outcome.kind, outcome };
   });
   const at = now();
+  // A retry that falls inside quiet hours is held at claim time (see hold()).
   const retryAt = new Date(Math.min(at.getTime() + msg.retryInterval * 1000, msg.expiresAt.getTime()));
-  await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt });
+  const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt });
+  await afterRecord(ctx, msg, recorded, items);
 }
 
-async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Claimed["recipients"]) {
+/** DSN for what just failed; and a cancel that arrived during the attempt stops any retry. */
+async function afterRecord(ctx: DeliveryContext, msg: Claimed, recorded: Recorded, items: RecipientOutcome[]) {
+  if (recorded.failed.length > 0) {
+    const byId = new Map(items.map((i) => [i.recipientId, i.outcome]));
+    await sendDsn(
+      { db: ctx.db, config: ctx.config },
+      msg,
+      recorded.failed.map((f) => {
+        const o = byId.get(f.id);
+        return { address: f.address, action: "failed", status: o?.enhanced ?? "5.0.0", diagnostic: o?.response ?? "", remoteMta: o?.mxHost ?? null };
+      }),
+    );
+  }
+  if (recorded.cancelled && items.some((i) => i.event === "deferred")) {
+    await cancelWaiting(ctx.db, msg, ctx.config);
+  }
+}
+
+async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Rcpt[]) {
   const dest = await findDestination(domain, ctx.destination);
   if (!dest.ok) {
     const o = service(dest.service, null, null, null, dest.detail);
@@ -86,8 +122,38 @@ async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcp
   });
 }
 
-async function expire(ctx: DeliveryContext, msg: Claimed): Promise<void> {
-  const o = service("expired", null, null, null);
-  const items = msg.recipients.map((r) => ({ recipientId: r.id, event: "expired" as const, outcome: o }));
-  await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at: now(), attemptOffset: -1 });
+/** Ends claimed recipients without an attempt: expired (lifetime passed) or cancelled. */
+async function finish(ctx: DeliveryContext, msg: Claimed, rcpts: Rcpt[], event: "expired" | "cancelled") {
+  const o = service(event, null, null, null);
+  const items = rcpts.map((r) => ({ recipientId: r.id, event, outcome: o }));
+  const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at: now(), attemptOffset: -1 });
+  await afterRecord(ctx, msg, recorded, items);
+}
+
+/** Cancels the recipients of a cancelled message that wait for a retry. */
+export async function cancelWaiting(db: Db, msg: MessageRef, _config?: Config): Promise<number> {
+  const rows = await db.sql<{ id: number }[]>`
+    select id from recipients where message_id = ${msg.id} and state = any(${WAITING_STATES}::text[])`;
+  if (rows.length === 0) return 0;
+  const o = service("cancelled", null, null, null);
+  const items = rows.map((r) => ({ recipientId: r.id, event: "cancelled" as const, outcome: o }));
+  const recorded = await recordOutcomes(db.sql, msg, items, { from: WAITING_STATES, at: now() });
+  await db.sql`delete from delivery_queue where message_id = ${msg.id}`;
+  return recorded.moved;
+}
+
+/**
+ * Quiet hours hold the message back: the claimed recipients return to waiting, the next
+ * run is at the window's end, and the lifetime clock pauses for as long as the hold.
+ */
+async function hold(db: Db, msg: Claimed, until: Date): Promise<void> {
+  const held = until.getTime() - now().getTime();
+  await db.sql`
+    with r as (
+      update recipients set state = case when attempts <= 1 then 'queued' else 'deferred' end, attempts = attempts - 1
+      where id = any(${msg.recipients.map((r) => r.id)}::bigint[]) and state = 'sending'
+    ),
+    m as (update messages set expires_at = expires_at + make_interval(secs => ${held / 1000}) where id = ${msg.id})
+    insert into delivery_queue (message_id, run_at, priority) values (${msg.id}, ${until}, ${msg.priority})
+    on conflict (message_id) do update set run_at = excluded.run_at`;
 }

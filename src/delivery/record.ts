@@ -38,16 +38,21 @@ export interface RecordOptions {
   attemptOffset?: number;
 }
 
-/** Returns how many recipients of the message are still not final, or null if none moved. */
-export async function recordOutcomes(
-  sql: Sql | Tx,
-  msg: MessageRef,
-  items: RecipientOutcome[],
-  opts: RecordOptions,
-): Promise<{ moved: number; pending: number | null }> {
-  if (items.length === 0) return { moved: 0, pending: null };
+export interface Recorded {
+  /** How many recipients moved (each got exactly one event). */
+  moved: number;
+  /** Recipients of the message still not final, or null if none moved. */
+  pending: number | null;
+  /** The message was cancelled (DELETE) before this statement. */
+  cancelled: boolean;
+  /** Recipients that this call moved to bounced or expired: they need a DSN. */
+  failed: { id: number; address: string; state: "bounced" | "expired" }[];
+}
+
+export async function recordOutcomes(sql: Sql | Tx, msg: MessageRef, items: RecipientOutcome[], opts: RecordOptions): Promise<Recorded> {
+  if (items.length === 0) return { moved: 0, pending: null, cancelled: false, failed: [] };
   const col = <T>(f: (i: RecipientOutcome) => T) => items.map(f);
-  const rows = await sql<{ moved: number; pending: number | null }[]>`
+  const rows = await sql<Recorded[]>`
     with input as (
       select * from unnest(
         ${col((i) => i.recipientId)}::bigint[], ${col((i) => i.event)}::text[], ${col((i) => i.outcome.code)}::int[],
@@ -87,6 +92,7 @@ export async function recordOutcomes(
       insert into delivery_queue (message_id, run_at, priority)
       select ${msg.id}, ${opts.retryAt ?? opts.at}, ${msg.priority}
       where exists (select 1 from moved where state = 'deferred')
+        and not exists (select 1 from messages where id = ${msg.id} and cancelled_at is not null)
       on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)
     ),
     usage as (
@@ -101,6 +107,9 @@ export async function recordOutcomes(
         bounced = usage_counters.bounced + excluded.bounced,
         expired = usage_counters.expired + excluded.expired
     )
-    select (select count(*) from events)::int as moved, (select pending from msg) as pending`;
-  return rows[0] ?? { moved: 0, pending: null };
+    select (select count(*) from events)::int as moved, (select pending from msg) as pending,
+      (select cancelled_at is not null from messages where id = ${msg.id}) as cancelled,
+      (select coalesce(json_agg(json_build_object('id', m.id, 'address', m.address, 'state', m.state)), '[]'::json)
+       from moved m where m.state in ('bounced', 'expired')) as failed`;
+  return rows[0] ?? { moved: 0, pending: null, cancelled: false, failed: [] };
 }

@@ -13,6 +13,8 @@ export interface DispatchOptions {
   jobBatch: number;
   /** Messages moved per transaction. */
   limit?: number;
+  /** Stop dispatching while this many deliver jobs wait unlocked in graphile-worker. */
+  maxWaitingJobs?: number;
 }
 
 /** Moves due messages into jobs; returns how many. Only one dispatcher works at a time. */
@@ -22,14 +24,20 @@ export async function dispatchOnce(db: Db, opts: DispatchOptions): Promise<numbe
     const [lock] = await tx<{ ok: boolean }[]>`select pg_try_advisory_xact_lock(${LOCK}) as ok`;
     if (!lock?.ok) return 0;
     const at = now();
+    const [waiting] = await tx<{ n: number }[]>`
+      select count(*)::int as n from graphile_worker._private_jobs
+      where locked_at is null and task_id = (select id from graphile_worker._private_tasks where identifier = 'deliver')`;
+    const room = ((opts.maxWaitingJobs ?? 256) - (waiting?.n ?? 0)) * opts.jobBatch;
+    if (room <= 0) return 0;
+    const take = Math.min(limit, room);
     const due = await tx<{ messageId: string; priority: number }[]>`
       with due as (
-        (select message_id from delivery_queue where priority = ${PRIORITIES.high} and run_at <= ${at} order by run_at limit ${limit})
+        (select message_id from delivery_queue where priority = ${PRIORITIES.high} and run_at <= ${at} order by run_at limit ${take})
         union all
-        (select message_id from delivery_queue where priority = ${PRIORITIES.normal} and run_at <= ${at} order by run_at limit ${limit})
+        (select message_id from delivery_queue where priority = ${PRIORITIES.normal} and run_at <= ${at} order by run_at limit ${take})
         union all
-        (select message_id from delivery_queue where priority = ${PRIORITIES.bulk} and run_at <= ${at} order by run_at limit ${limit})
-        limit ${limit}
+        (select message_id from delivery_queue where priority = ${PRIORITIES.bulk} and run_at <= ${at} order by run_at limit ${take})
+        limit ${take}
       )
       delete from delivery_queue q using due where q.message_id = due.message_id
       returning q.message_id as "messageId", q.priority`;

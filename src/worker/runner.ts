@@ -1,13 +1,14 @@
 // The worker role: graphile-worker running the delivery task, the outbox dispatcher,
 // and the heartbeat that rescues the jobs of killed workers.
 import { EventEmitter } from "node:events";
-import { run, type Runner, type Task, type WorkerEvents } from "graphile-worker";
+import { run, type Runner, type Task, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { workerLogger } from "../db/migrate.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
+import { sweepExpired } from "../delivery/sweeper.ts";
 import { startDispatcher } from "./dispatcher.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 
@@ -19,6 +20,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000 });
   const ctx: DeliveryContext = {
     db,
+    config,
     pool,
     destination: {
       routes: config.HIKYAKU_ROUTES,
@@ -33,12 +35,19 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
     if (!Array.isArray(ids)) return;
     await deliverMessages(ctx, ids as string[], helpers.job.attempts > 1);
   };
+  // Periodic jobs: graphile-worker's cron runs each once per period across all workers.
+  const sweep: Task = async () => {
+    await sweepExpired(ctx);
+  };
+  const taskList: TaskList = { deliver, sweep };
+  const crontab = ["* * * * * sweep ?max=1"];
   const events: WorkerEvents = new EventEmitter();
   const poolIds = new Set<string>();
   events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));
   const concurrency = config.HIKYAKU_WORKER_CONCURRENCY;
   const runner: Runner = await run({
-    taskList: { deliver },
+    taskList,
+    crontab: crontab.join("\n"),
     events,
     noHandleSignals: true,
     logger: workerLogger,
@@ -48,14 +57,15 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
         concurrentJobs: concurrency,
         maxPoolSize: Math.min(concurrency + 4, 40),
         pollInterval: 1000,
-        localQueue: { size: Math.max(concurrency, 8), ttl: 30_000 },
+        // Batch job fetches, except for a tiny worker where strict priority matters more.
+        ...(concurrency >= 4 ? { localQueue: { size: concurrency, ttl: 30_000 } } : {}),
         completeJobBatchDelay: 5,
         failJobBatchDelay: 5,
       },
     },
   });
   const heartbeat = startHeartbeat(db, poolIds, config.HIKYAKU_HEARTBEAT_SECONDS);
-  const dispatcher = startDispatcher(db, { jobBatch: config.HIKYAKU_JOB_BATCH });
+  const dispatcher = startDispatcher(db, { jobBatch: config.HIKYAKU_JOB_BATCH, maxWaitingJobs: config.HIKYAKU_DISPATCH_AHEAD });
   return {
     async stop() {
       await dispatcher.stop();

@@ -13,7 +13,8 @@ export const MessageSchema = z
     id: z.string(),
     message_id: z.string().openapi({ description: "The Message-ID header, without angle brackets." }),
     state: z.enum(["scheduled", "queued", "sending", "deferred", "completed"]).openapi({ description: "completed: every recipient is final (see each recipient's state)." }),
-    channel: z.enum(["http", "smtp"]),
+    channel: z.enum(["http", "smtp", "dsn"]).openapi({ description: "dsn: a delivery status notification Hikyaku sent about one of your messages." }),
+    cancelled_at: z.string().nullable().openapi({ description: "When DELETE cancelled it." }),
     envelope_from: z.string(),
     priority: z.enum(["high", "normal", "bulk"]),
     tags: z.array(z.string()),
@@ -58,7 +59,7 @@ export const messagesGet = router().openapi(route, async (c) => {
   const notFound = new AppError("not_found", `No message ${id} in this account.`, { field: "id" });
   if (!isUuid(id)) throw notFound;
   const [m] = await db.sql`
-    select id, message_id_header, channel, envelope_from, priority, tags, metadata, created_at, deliverable_at, expires_at, pending
+    select id, message_id_header, channel, envelope_from, priority, tags, metadata, created_at, deliverable_at, expires_at, pending, cancelled_at
     from messages where id = ${id} and account_id = ${c.get("account").id}`;
   if (!m) throw notFound;
   const rcpts = await db.sql`
@@ -71,7 +72,8 @@ export const messagesGet = router().openapi(route, async (c) => {
       id: m.id as string,
       message_id: m.message_id_header as string,
       state,
-      channel: m.channel as "http" | "smtp",
+      channel: m.channel as "http" | "smtp" | "dsn",
+      cancelled_at: m.cancelled_at ? (m.cancelled_at as Date).toISOString() : null,
       envelope_from: m.envelope_from as string,
       priority: PRIORITY[m.priority as number] ?? "normal",
       tags: m.tags as string[],

@@ -1,0 +1,107 @@
+// Delivery status notifications (RFC 3464): one multipart/report per message and
+// failure batch, to the envelope sender, from MAILER-DAEMON, with an empty envelope
+// sender, sent through the same accept pipeline as any other message. Never to an empty
+// envelope sender (so never a bounce to a bounce), and not when the account turned
+// bounces off.
+import { randomBytes } from "node:crypto";
+import { accept, type AcceptDeps } from "../accept/accept.ts";
+import { parseRaw } from "../accept/raw-message.ts";
+import { now } from "../clock.ts";
+import { log } from "../logger.ts";
+
+export interface FailedRecipient {
+  address: string;
+  action: "failed";
+  status: string;
+  diagnostic: string;
+  remoteMta: string | null;
+}
+
+export interface DsnSource {
+  id: string;
+  accountId: string;
+  envelopeFrom: string;
+  createdAt: Date;
+  raw: Buffer;
+}
+
+const rfc5322Date = (d: Date) => d.toUTCString().replace("GMT", "+0000");
+
+export function buildDsn(hostname: string, msg: DsnSource, failed: FailedRecipient[]): Buffer {
+  const boundary = `hikyaku-report-${randomBytes(8).toString("hex")}`;
+  const at = now();
+  const originalHeaders = msg.raw.subarray(0, headerEnd(msg.raw)).toString("latin1");
+  const human = [
+    "This is the mail delivery system at " + hostname + ".",
+    "",
+    "Your message could not be delivered to the following recipients:",
+    "",
+    ...failed.map((f) => `  <${f.address}>: ${f.diagnostic}`),
+    "",
+    `Hikyaku message id: ${msg.id}`,
+  ].join("\r\n");
+  const perRecipient = failed
+    .map((f) =>
+      [
+        `Final-Recipient: rfc822; ${f.address}`,
+        `Action: ${f.action}`,
+        `Status: ${f.status}`,
+        ...(f.remoteMta ? [`Remote-MTA: dns; ${f.remoteMta}`] : []),
+        `Diagnostic-Code: smtp; ${f.diagnostic.replace(/[\r\n]+/g, " ")}`,
+        `Last-Attempt-Date: ${rfc5322Date(at)}`,
+      ].join("\r\n"),
+    )
+    .join("\r\n\r\n");
+  const text = [
+    `From: Mail Delivery System <MAILER-DAEMON@${hostname}>`,
+    `To: <${msg.envelopeFrom}>`,
+    "Subject: Undelivered Mail Returned to Sender",
+    `Date: ${rfc5322Date(at)}`,
+    `Message-ID: <dsn-${msg.id}-${randomBytes(4).toString("hex")}@${hostname}>`,
+    "Auto-Submitted: auto-replied",
+    "MIME-Version: 1.0",
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    "",
+    `--${boundary}`,
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    human,
+    "",
+    `--${boundary}`,
+    "Content-Type: message/delivery-status",
+    "",
+    `Reporting-MTA: dns; ${hostname}`,
+    `X-Hikyaku-Message-Id: ${msg.id}`,
+    `Arrival-Date: ${rfc5322Date(msg.createdAt)}`,
+    "",
+    perRecipient,
+    "",
+    `--${boundary}`,
+    "Content-Type: text/rfc822-headers",
+    "",
+    originalHeaders.replace(/\r\n$/, ""),
+    "",
+    `--${boundary}--`,
+    "",
+  ].join("\r\n");
+  return Buffer.from(text, "latin1");
+}
+
+function headerEnd(raw: Buffer): number {
+  const i = raw.indexOf("\r\n\r\n");
+  return i === -1 ? raw.length : i + 2;
+}
+
+/** Sends a DSN for these failures, unless the message was itself a bounce or the account turned bounces off. */
+export async function sendDsn(deps: AcceptDeps, msg: DsnSource, failed: FailedRecipient[]): Promise<void> {
+  if (msg.envelopeFrom === "" || failed.length === 0) return;
+  const [account] = await deps.db.sql<{ on: boolean }[]>`select bounces_enabled as on from accounts where id = ${msg.accountId}`;
+  if (!account?.on) return;
+  const raw = buildDsn(deps.config.HIKYAKU_HOSTNAME, msg, failed);
+  parseRaw(raw); // a DSN we cannot parse back is a bug: fail loudly here, not at the destination
+  try {
+    await accept(deps, { accountId: msg.accountId, channel: "dsn", sourceIp: null, envelopeFrom: "", internal: true, recipients: [msg.envelopeFrom], raw });
+  } catch (err) {
+    log.error("could not queue a DSN", { message_id: msg.id, err: err as Error });
+  }
+}

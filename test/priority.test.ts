@@ -1,0 +1,51 @@
+// Priority under a backlog: with one slow delivery slot, a high-priority message sent
+// after a queue of bulk ones is attempted before the bulk messages still waiting.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { type Sink, startSink } from "./helpers/sink.ts";
+
+let dns: TestDns;
+let sink: Sink;
+let hk: TestService;
+
+before(async () => {
+  sink = await startSink({ host: "127.0.0.2", starttls: false, dataDelayMs: 150 });
+  dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
+  hk = await startTestService({
+    HIKYAKU_DNS_SERVERS: dns.address,
+    HIKYAKU_MX_PORT: String(sink.port),
+    HIKYAKU_WORKER_CONCURRENCY: "1",
+    HIKYAKU_JOB_BATCH: "1",
+    HIKYAKU_DISPATCH_AHEAD: "1",
+  });
+});
+
+after(async () => {
+  await hk?.stop();
+  await sink?.close();
+  await dns?.close();
+});
+
+test("high is attempted before waiting bulk work", async () => {
+  const subjects: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `bulk${i}@ok.test`, subject: `bulk ${i}`, text: "x", priority: "bulk" });
+    assert.equal(r.status, 202);
+    subjects.push(`bulk ${i}`);
+  }
+  const normal = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: "normal@ok.test", subject: "normal", text: "x" });
+  const high = await hk.api("POST", "/v1/messages", { from: "city@shop.test", to: "resident@ok.test", subject: "EVACUATE", text: "now", priority: "high" });
+  assert.equal(high.status, 202);
+  assert.equal(normal.status, 202);
+  await sink.waitFor(10, 20_000);
+  const order = sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())?.[1]);
+  const hi = order.indexOf("EVACUATE");
+  const no = order.indexOf("normal");
+  // At most the one or two bulk messages already taken by the single slot go first.
+  assert.ok(hi <= 2, `high arrived at position ${hi}: ${order.join(", ")}`);
+  assert.ok(hi < no, "high before normal");
+  assert.ok(no <= 3, `normal before the waiting bulk messages: ${order.join(", ")}`);
+  await eventually(async () => (await hk.api("GET", `/v1/messages/${high.body.id}`)).body.state === "completed", "high completed");
+});
