@@ -14,6 +14,7 @@ export const errorTable = {
   conflict: { http: 409, smtp: 550, enhanced: "5.0.0" },
   idempotency_conflict: { http: 409, smtp: 550, enhanced: "5.0.0" },
   rate_limited: { http: 429, smtp: 454, enhanced: "4.7.0" },
+  too_many_connections: { http: 429, smtp: 421, enhanced: "4.7.0" },
   unavailable: { http: 503, smtp: 451, enhanced: "4.3.0" },
   internal: { http: 500, smtp: 451, enhanced: "4.3.0" },
 } as const satisfies Record<string, { http: number; smtp: number; enhanced: string }>;

@@ -10,6 +10,7 @@ import { connect, type Db } from "./db/client.ts";
 import { startEmbedded } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
+import { startSmtp } from "./smtp/server.ts";
 import { startWorker, type WorkerHandle } from "./worker/runner.ts";
 
 export interface Service {
@@ -17,6 +18,8 @@ export interface Service {
   databaseUrl: string;
   /** Base URL of the HTTP API, when this process runs it. */
   httpUrl?: string;
+  /** Bound SMTP intake ports, when this process runs the smtp role (port 0 in config = ephemeral). */
+  smtp?: { relayPort: number; submissionPort: number; smtpsPort: number };
   /** The first account's key, when this start created it. */
   firstKey?: string;
   stop(): Promise<void>;
@@ -45,11 +48,18 @@ export async function startService(config: Config): Promise<Service> {
       httpUrl = http.url;
       stops.push(http.close);
     }
-    log.info("hikyaku started", { roles: [...config.HIKYAKU_ROLES], http: httpUrl, embedded_db: Boolean(stopEmbedded) });
+    let smtp: Service["smtp"];
+    if (config.HIKYAKU_ROLES.has("smtp")) {
+      const handle = await startSmtp(config, db);
+      smtp = { relayPort: handle.relayPort, submissionPort: handle.submissionPort, smtpsPort: handle.smtpsPort };
+      stops.push(handle.stop);
+    }
+    log.info("hikyaku started", { roles: [...config.HIKYAKU_ROLES], http: httpUrl, smtp, embedded_db: Boolean(stopEmbedded) });
     return {
       db,
       databaseUrl: url,
       httpUrl,
+      smtp,
       firstKey,
       async stop() {
         for (const stop of stops.reverse()) await stop().catch((err) => log.error("stop failed", { err }));

@@ -9,6 +9,8 @@ import { HTTPException } from "hono/http-exception";
 import { accountForKey } from "../accounts/accounts.ts";
 import { AppError, errorBody } from "../errors.ts";
 import { log } from "../logger.ts";
+import { describeHttpSend, recordReception } from "../logs/reception.ts";
+import { normaliseIp } from "../smtp/source-ips.ts";
 import { uuidv7 } from "../util/ids.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
@@ -20,6 +22,8 @@ import { health } from "./routes/health.ts";
 import { logsGet } from "./routes/logs-get.ts";
 import { messagesGet } from "./routes/messages-get.ts";
 import { messagesPost } from "./routes/messages-post.ts";
+import { smtpCredentials } from "./routes/smtp-credentials.ts";
+import { sourceIps } from "./routes/source-ips.ts";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -54,12 +58,16 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
   app.post("/v1/messages", requireJson, bodyLimit({ maxSize: maxBody, onError: tooLarge(deps.config.HIKYAKU_MAX_MESSAGE_BYTES) }));
 
-  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys, domains, domainsVerify]) app.route("/", r);
+  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys, domains, domainsVerify, sourceIps, smtpCredentials]) app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
   app.notFound((c) => respond(c, new AppError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
-  app.onError((err, c) => respond(c, toAppError(err, c)));
+  app.onError((err, c) => {
+    const appErr = toAppError(err, c);
+    if (c.req.method === "POST" && c.req.path === "/v1/messages") void logRefusedSend(c, appErr, deps);
+    return respond(c, appErr);
+  });
   return app;
 }
 
@@ -95,6 +103,31 @@ function toAppError(err: unknown, c: Context<ApiEnv>): AppError {
   }
   log.error("unhandled error", { request_id: c.get("requestId"), path: c.req.path, err: err as Error });
   return new AppError("internal", "Something went wrong inside Hikyaku; nothing was stored. Retry, and quote the request_id if it persists.", { cause: err });
+}
+
+/** A refused POST /v1/messages is an intake attempt too: the reception log records it (F9). */
+async function logRefusedSend(c: Context<ApiEnv>, err: AppError, deps: ApiDeps): Promise<void> {
+  // Only a body the route already parsed is looked at; a refused body is never read again.
+  const text = await c.req.bodyCache.text?.catch(() => undefined);
+  const body = typeof text === "string" ? safeJson(text) : undefined;
+  const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+  await recordReception(deps.db, {
+    accountId: c.get("account")?.id ?? null,
+    channel: "http",
+    sourceIp: ip ? (normaliseIp(ip) ?? ip) : null,
+    ...describeHttpSend(body),
+    code: err.status,
+    enhancedCode: null,
+    reason: err.message,
+  });
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export function isDatabaseDown(err: unknown): boolean {

@@ -50,6 +50,9 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const config = loadConfig({
     DATABASE_URL: database.url,
     HIKYAKU_HTTP_PORT: "0",
+    HIKYAKU_SMTP_RELAY_PORT: "0",
+    HIKYAKU_SMTP_SUBMISSION_PORT: "0",
+    HIKYAKU_SMTPS_PORT: "0",
     HIKYAKU_HOSTNAME: "hikyaku.test",
     HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
     HIKYAKU_RETRY_INTERVAL: "1",

@@ -1,0 +1,189 @@
+// The SMTP door's session steps: admit the connection, authenticate (submission) or
+// recognise the source IP (relay), check the envelope, and hand DATA to accept().
+// Every refusal is answered from the error table and written to the reception log.
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerOptions, SMTPServerSession } from "smtp-server";
+import { checkEmail } from "../accept/addresses.ts";
+import { MAX_RECIPIENTS } from "../accept/accept.ts";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import { AppError } from "../errors.ts";
+import { recordReception } from "../logs/reception.ts";
+import { authLocked, recordAuthFailure } from "./auth-failures.ts";
+import { checkSmtpLogin } from "./credentials.ts";
+import { receiveMessage } from "./receive-message.ts";
+import { asAppError, smtpReply } from "./reply.ts";
+import { accountForSourceIp } from "./source-ips.ts";
+
+/** relay: the source IP names the account. submission: SMTP AUTH names it. */
+export type Door = "relay" | "submission";
+
+export interface IntakeDeps {
+  db: Db;
+  config: Config;
+  /** Open sessions per client IP, shared by every port of this process. */
+  perIp: Map<string, number>;
+  closeSession(session: SMTPServerSession): void;
+}
+
+/** Who a submission session logged in as. */
+export interface SmtpUser {
+  accountId: string;
+  credentialId: string;
+  username: string;
+}
+
+interface SessionState {
+  /** The account of the transaction in progress (set at MAIL FROM). */
+  accountId?: string;
+  authFailures: number;
+  counted: boolean;
+}
+
+export const MAX_AUTH_FAILURES_PER_CONNECTION = 3;
+const BAD_LOGIN = "Authentication failed: the username or password is not right.";
+
+type Handlers = Required<Pick<SMTPServerOptions, "onConnect" | "onClose" | "onAuth" | "onMailFrom" | "onRcptTo" | "onData">>;
+
+export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
+  const states = new WeakMap<SMTPServerSession, SessionState>();
+  const state = (s: SMTPServerSession) => {
+    const known = states.get(s);
+    if (known) return known;
+    const st: SessionState = { authFailures: 0, counted: false };
+    states.set(s, st);
+    return st;
+  };
+
+  /** Answers through smtp-server's callback, logging refusals that name an intake attempt. */
+  const answer = <T>(session: SMTPServerSession, stage: string, work: Promise<T>, cb: (err: Error | null, value?: T) => void, log?: Partial<LogContext>) => {
+    work.then(
+      (value) => cb(null, value),
+      (err: unknown) => {
+        const appErr = asAppError(err, stage);
+        if (log) refused(deps, session, state(session).accountId ?? null, appErr, log);
+        cb(smtpReply(appErr));
+      },
+    );
+  };
+
+  return {
+    onConnect(session, cb) {
+      const ip = session.remoteAddress;
+      const open = deps.perIp.get(ip) ?? 0;
+      if (open >= deps.config.HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP) {
+        const limit = deps.config.HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP;
+        return cb(smtpReply(new AppError("too_many_connections", `Too many connections from ${ip}: at most ${limit} at once; close some and try again.`)));
+      }
+      deps.perIp.set(ip, open + 1);
+      state(session).counted = true;
+      cb();
+    },
+
+    onClose(session) {
+      if (!states.get(session)?.counted) return;
+      const ip = session.remoteAddress;
+      const open = (deps.perIp.get(ip) ?? 1) - 1;
+      if (open > 0) deps.perIp.set(ip, open);
+      else deps.perIp.delete(ip);
+    },
+
+    onAuth(auth, session, cb) {
+      answer(session, "auth", authenticate(deps, auth, session, state(session)), (err, user) => {
+        if (err) {
+          cb(err);
+          if (state(session).authFailures >= MAX_AUTH_FAILURES_PER_CONNECTION) deps.closeSession(session);
+          return;
+        }
+        cb(null, { user });
+      });
+    },
+
+    onMailFrom(address, session, cb) {
+      const st = state(session);
+      st.accountId = undefined;
+      answer(session, "mail", mailFrom(deps, door, address, session, st), cb, { envelopeSender: address.address, recipientCount: 0 });
+    },
+
+    onRcptTo(address, session, cb) {
+      answer(session, "rcpt", rcptTo(address, session), cb, {
+        envelopeSender: session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
+        recipientCount: 1,
+      });
+    },
+
+    onData(stream, session, cb) {
+      const st = state(session);
+      const envelopeSender = session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
+      const recipientCount = session.envelope.rcptTo.length;
+      const work = receiveMessage(deps, stream, session, st.accountId).then((id) => `2.0.0 Ok: queued as ${id}`);
+      answer(session, "data", work, cb, { envelopeSender, recipientCount });
+    },
+  };
+}
+
+async function authenticate(deps: IntakeDeps, auth: SMTPServerAuthentication, session: SMTPServerSession, st: SessionState): Promise<SmtpUser> {
+  const username = auth.username ?? "";
+  const ip = session.remoteAddress;
+  if (await authLocked(deps.db, ip, username)) {
+    const err = new AppError("rate_limited", "Too many failed logins from this address or for this username; wait 10 minutes before trying again.");
+    refused(deps, session, null, err, { envelopeSender: null, recipientCount: 0 });
+    throw err;
+  }
+  const check = await checkSmtpLogin(deps.db, username, auth.password ?? "");
+  // PLAIN may name a second identity to act as; Hikyaku has no such thing, so it must match.
+  const proxied = auth.method === "PLAIN" && auth.authzid && auth.authcid && auth.authzid !== auth.authcid;
+  if (check.login && !proxied) return check.login;
+  st.authFailures++;
+  await recordAuthFailure(deps.db, ip, username);
+  const err = new AppError("unauthorized", BAD_LOGIN);
+  refused(deps, session, check.accountId, err, {
+    envelopeSender: null,
+    recipientCount: 0,
+    reason: `${BAD_LOGIN} (username ${JSON.stringify(username.slice(0, 64))})`,
+  });
+  throw err;
+}
+
+async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress, session: SMTPServerSession, st: SessionState): Promise<void> {
+  const accountId = door === "relay" ? await accountForSourceIp(deps.db, session.remoteAddress) : (session.user as SmtpUser | undefined)?.accountId;
+  if (!accountId) {
+    const how = door === "relay" ? "register it with PUT /v1/source-ips, or use the submission port with SMTP AUTH" : "authenticate first";
+    throw new AppError("forbidden", `Relay access denied: ${session.remoteAddress} may not send through Hikyaku; ${how}.`);
+  }
+  st.accountId = accountId;
+  if (address.address === "") {
+    throw new AppError(
+      "sender_refused",
+      "MAIL FROM:<> is reserved for bounces Hikyaku sends itself; use an address at your own domain, where bounces should go.",
+    );
+  }
+  checkEmail(address.address, "MAIL FROM");
+}
+
+async function rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
+  checkEmail(address.address, "RCPT TO");
+  const rcpts = session.envelope.rcptTo;
+  const again = rcpts.some((r) => r.address.toLowerCase() === address.address.toLowerCase());
+  if (!again && rcpts.length >= MAX_RECIPIENTS) {
+    throw new AppError("too_many_recipients", `Too many recipients: at most ${MAX_RECIPIENTS} per message; send the rest in another transaction.`);
+  }
+}
+
+interface LogContext {
+  envelopeSender: string | null;
+  recipientCount: number;
+  reason: string;
+}
+
+function refused(deps: IntakeDeps, session: SMTPServerSession, accountId: string | null, err: AppError, ctx: Partial<LogContext>): void {
+  void recordReception(deps.db, {
+    accountId,
+    channel: "smtp",
+    sourceIp: session.remoteAddress,
+    envelopeSender: ctx.envelopeSender ?? null,
+    recipientCount: ctx.recipientCount ?? 0,
+    code: err.responseCode,
+    enhancedCode: err.smtpText.split(" ", 1)[0] ?? null,
+    reason: ctx.reason ?? err.message,
+  });
+}

@@ -1,0 +1,85 @@
+// smtp-server, adapted to Hikyaku's replies and limits: a reply whose text starts with
+// an enhanced status code (from the error table) keeps that code instead of the
+// library's guess, AUTH before TLS answers 538 5.7.11, and every session has an
+// absolute deadline so a client that trickles bytes cannot hold a connection forever.
+import type net from "node:net";
+import type tls from "node:tls";
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
+import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
+
+const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+
+class IntakeConnection extends SMTPConnection {
+  private deadline: NodeJS.Timeout | undefined;
+
+  override init(): void {
+    super.init();
+    this.deadline = setTimeout(() => this.expire(), (this._server as IntakeServer).sessionMs);
+    this.deadline.unref();
+  }
+
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    if (typeof data === "string" && ENHANCED.test(data)) super.send(code, data, false);
+    else if (code === 538) super.send(538, "5.7.11 Encryption required: send STARTTLS first, then AUTH.", false);
+    else super.send(code, data, context);
+  }
+
+  override _onClose(): void {
+    clearTimeout(this.deadline);
+    super._onClose();
+  }
+
+  /** True while the client waits for our answer: a handler (a commit, say) is still running. */
+  waitingForUs(): boolean {
+    return this._handlerPending || Boolean(this._dataStream && this._parser && !this._parser._dataMode);
+  }
+
+  /** Ends the session now unless it waits for our answer; then it is tried again a second later. */
+  closeWhenIdle(text: string): void {
+    if (this._closing || this._closed) return;
+    if (!this.waitingForUs()) {
+      this.send(421, text);
+      return;
+    }
+    clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => this.closeWhenIdle(text), 1000);
+    this.deadline.unref();
+  }
+
+  private expire(): void {
+    this.closeWhenIdle("4.4.2 Session time limit reached; reconnect to send more.");
+  }
+}
+
+export class IntakeServer extends SMTPServer {
+  readonly sessionMs: number;
+  private readonly bySession = new WeakMap<SMTPServerSession, SMTPConnection>();
+
+  constructor(options: SMTPServerOptions, sessionMs: number) {
+    super(options);
+    this.sessionMs = sessionMs;
+  }
+
+  /** SMTPServer#connect (smtp-server 3.21), with our connection class. */
+  override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new IntakeConnection(this, socket, socketOptions);
+    this.connections.add(connection);
+    this.bySession.set(connection.session, connection);
+    connection.on("error", (err: Error) => this._onError(err));
+    connection.on("connect", (data) => this._onClientConnect(data));
+    connection.init();
+  }
+
+  /** Closes a session after the reply already written to it (after too many failed logins). */
+  closeSession(session: SMTPServerSession): void {
+    this.bySession.get(session)?.close();
+  }
+
+  /** Stops listening and ends idle sessions; a session waiting for a commit gets its answer first. */
+  shutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      this.close(() => resolve());
+      for (const c of this.connections) (c as IntakeConnection).closeWhenIdle("4.3.2 Service shutting down; try again shortly.");
+    });
+  }
+}
