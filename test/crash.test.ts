@@ -1,0 +1,71 @@
+// A worker killed with SIGKILL in the middle of a delivery strands nothing: another
+// worker unlocks the dead one's jobs (heartbeats) and delivers. The one duplicate that
+// can happen is this one: the destination already had the whole message when the
+// worker died, before the outcome was committed; the log still shows one delivery.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, test } from "node:test";
+import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { type Sink, startSink } from "./helpers/sink.ts";
+
+let dns: TestDns;
+let sink: Sink;
+let hk: TestService;
+const children: ChildProcess[] = [];
+
+before(async () => {
+  sink = await startSink({ host: "127.0.0.2", starttls: false, dataDelayMs: 4000 });
+  dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
+  hk = await startTestService({ HIKYAKU_ROLES: "api" });
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  await hk?.stop();
+  await sink?.close();
+  await dns?.close();
+});
+
+function worker(): ChildProcess {
+  const child = spawn(process.execPath, ["src/bin/hikyaku.mjs", "start"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: hk.service.databaseUrl,
+      HIKYAKU_ROLES: "worker",
+      HIKYAKU_DNS_SERVERS: dns.address,
+      HIKYAKU_MX_PORT: String(sink.port),
+      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
+      HIKYAKU_HEARTBEAT_SECONDS: "1",
+      HIKYAKU_SMTP_TIMEOUT: "10",
+      HIKYAKU_LOG_LEVEL: "error",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  children.push(child);
+  return child;
+}
+
+test("a worker killed with SIGKILL mid-delivery is replaced and the message is delivered once in the log", async () => {
+  const first = worker();
+  const r = await hk.api("POST", "/v1/messages", { from: "city@shop.test", to: "resident@ok.test", subject: "Evacuate", text: "Now" });
+  assert.equal(r.status, 202);
+  await eventually(async () => {
+    const [row] = await hk.service.db.sql`select state from recipients where message_id = ${r.body.id}`;
+    return row?.state === "sending" && sink.connections > 0;
+  }, "the first worker to be mid-delivery", 20_000);
+  await new Promise((res) => setTimeout(res, 300)); // let DATA start
+  first.kill("SIGKILL");
+  await new Promise((res) => first.once("exit", res));
+  const killedAt = Date.now();
+  worker();
+  const evs = await eventually(async () => {
+    const got = (await hk.api("GET", `/v1/logs?message_id=${r.body.id}`)).body.data as any[];
+    return got.some((e) => e.event === "delivered") ? got : undefined;
+  }, "delivery by the second worker", 60_000);
+  assert.ok(Date.now() - killedAt < 60_000, "recovered well inside two minutes");
+  assert.equal(evs.filter((e) => e.event === "delivered").length, 1, "one delivered event");
+  assert.equal(evs.find((e) => e.event === "delivered").attempt, 2);
+  // The sink holds one copy, or two when the first worker died after the final dot.
+  assert.ok(sink.messages.length >= 1 && sink.messages.length <= 2, `sink got ${sink.messages.length}`);
+});
