@@ -10,6 +10,8 @@ import { parseRaw, serialise } from "../src/accept/raw-message.ts";
 import { dnsRecords } from "../src/domains/dns-records.ts";
 import { dkimSignatures, type Signer } from "../src/domains/dkim-signature.ts";
 import { generateDkimKey } from "../src/domains/key-generation.ts";
+import { candidateDomains, forgetSigningKeys, signersFor } from "../src/domains/signing-keys.ts";
+import type { Db } from "../src/db/client.ts";
 import { loadConfig } from "../src/config.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 
@@ -119,5 +121,24 @@ describe("DKIM signatures verify with mailauth", () => {
   test("repeated fields (two Received, two To) are covered bottom-up", async () => {
     const raw = Buffer.from(`Received: from a\r\nReceived: from b\r\n${head("To: second@dest.test\r\nList-Unsubscribe: <https://sig.test/u>\r\n")}\r\nhi\r\n`);
     assertBothPass((await signAndVerify(raw)).results);
+  });
+});
+
+describe("signing keys per process", () => {
+  test("one database read per account and From domain until the domain changes", async () => {
+    let reads = 0;
+    const sql = async () => {
+      reads++;
+      return [];
+    };
+    const db = { sql } as unknown as Db;
+    const deps = { db, config: loadConfig({}) };
+    assert.deepEqual(await signersFor(deps, "acct-cache", "a.b.shop.test"), []);
+    assert.deepEqual(await signersFor(deps, "acct-cache", "a.b.shop.test"), []);
+    assert.equal(reads, 1, "the second message costs no database round trip");
+    forgetSigningKeys("acct-cache");
+    await signersFor(deps, "acct-cache", "a.b.shop.test");
+    assert.equal(reads, 2, "a change to the account's domains is seen at once");
+    assert.deepEqual(candidateDomains("a.b.shop.test"), ["a.b.shop.test", "b.shop.test", "shop.test"]);
   });
 });

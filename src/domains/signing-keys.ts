@@ -24,17 +24,19 @@ let entries = 0;
 
 /** The signers for mail From `fromDomain` (ASCII, lower case) in this account; [] when none. */
 export function signersFor(deps: { db: Db; config: Config }, accountId: string, fromDomain: string): Promise<Signer[]> {
-  const byDomain = cache.get(accountId) ?? new Map<string, Entry>();
-  const hit = byDomain.get(fromDomain);
+  const hit = cache.get(accountId)?.get(fromDomain);
   if (hit && hit.expires > performance.now()) return hit.signers;
   if (entries >= MAX_ENTRIES) forgetAll();
-  const signers = load(deps, accountId, fromDomain);
-  byDomain.set(fromDomain, { expires: performance.now() + TTL_MS, signers });
+  const byDomain = cache.get(accountId) ?? new Map<string, Entry>();
   cache.set(accountId, byDomain);
-  entries++;
+  const signers = load(deps, accountId, fromDomain);
+  if (!byDomain.has(fromDomain)) entries++;
+  byDomain.set(fromDomain, { expires: performance.now() + TTL_MS, signers });
   // A failed load (database down, undecryptable key) is not remembered.
   signers.catch(() => {
-    if (cache.get(accountId)?.get(fromDomain)?.signers === signers) cache.get(accountId)?.delete(fromDomain);
+    if (cache.get(accountId)?.get(fromDomain)?.signers !== signers) return;
+    cache.get(accountId)?.delete(fromDomain);
+    entries--;
   });
   return signers;
 }
