@@ -55,10 +55,18 @@ export class ConnectionPool {
     return this.open(target, key, tls);
   }
 
-  /** Returns a connection after a transaction: reset and kept when healthy, closed otherwise. */
-  release(lease: Lease): void {
+  /**
+   * Returns a connection after a transaction, to be reused; closed when broken. A
+   * transaction the server refused is ended with RSET first; after a completed one the
+   * next MAIL FROM may follow directly (RFC 5321 §4.1.4), saving a round trip.
+   */
+  release(lease: Lease, needsReset = false): void {
     if (lease.broken || this.closed) {
       lease.conn.close();
+      return;
+    }
+    if (!needsReset) {
+      this.keep(lease);
       return;
     }
     lease.conn.reset((err) => {
@@ -66,23 +74,27 @@ export class ConnectionPool {
         lease.conn.close();
         return;
       }
-      const list = this.idle.get(lease.key) ?? [];
-      if (list.length >= (this.opts.maxIdlePerKey ?? 16)) {
-        lease.conn.quit();
-        return;
-      }
-      const entry = {
-        lease,
-        timer: setTimeout(() => {
-          const i = list.indexOf(entry);
-          if (i >= 0) list.splice(i, 1);
-          lease.conn.quit();
-        }, this.opts.idleMs ?? 15_000),
-      };
-      entry.timer.unref();
-      list.push(entry);
-      this.idle.set(lease.key, list);
+      this.keep(lease);
     });
+  }
+
+  private keep(lease: Lease): void {
+    const list = this.idle.get(lease.key) ?? [];
+    if (list.length >= (this.opts.maxIdlePerKey ?? 16)) {
+      lease.conn.quit();
+      return;
+    }
+    const entry = {
+      lease,
+      timer: setTimeout(() => {
+        const i = list.indexOf(entry);
+        if (i >= 0) list.splice(i, 1);
+        lease.conn.quit();
+      }, this.opts.idleMs ?? 15_000),
+    };
+    entry.timer.unref();
+    list.push(entry);
+    this.idle.set(lease.key, list);
   }
 
   close(): void {

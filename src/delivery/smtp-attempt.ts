@@ -45,7 +45,7 @@ async function attemptChunk(pool: ConnectionPool, input: AttemptInput, rcpts: st
       lease = await pool.acquire(target, input.tls).catch(() => lease);
       if (!lease.broken) result = await send(lease, input, rcpts);
     }
-    pool.release(lease);
+    pool.release(lease, "error" in result);
     return interpret(result, rcpts, lease);
   }
   const fallback = last ?? service("connection_failed", null, null, null, "no destination server");
