@@ -9,6 +9,7 @@ import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
+import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
 import { startDispatcher } from "./dispatcher.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 
@@ -39,8 +40,8 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   const sweep: Task = async () => {
     await sweepExpired(ctx);
   };
-  const taskList: TaskList = { deliver, sweep };
-  const crontab = ["* * * * * sweep ?max=1"];
+  const taskList: TaskList = { deliver, sweep, [RETENTION_TASK]: retentionTask(db, config) };
+  const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB];
   const events: WorkerEvents = new EventEmitter();
   const poolIds = new Set<string>();
   events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));

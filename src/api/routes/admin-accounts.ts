@@ -1,6 +1,9 @@
-// Operator routes (HIKYAKU_ADMIN_TOKEN): create an account and hand out its first key.
+// Operator routes (HIKYAKU_ADMIN_TOKEN): create an account and hand out its first key;
+// set its monthly quota and the time zone its usage months are counted in.
 import { createRoute, z } from "@hono/zod-openapi";
 import { createAccount } from "../../accounts/accounts.ts";
+import { AppError } from "../../errors.ts";
+import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
 import { errorResponses } from "../schemas.ts";
 
@@ -38,4 +41,64 @@ export const adminAccounts = router().openapi(route, async (c) => {
   const { name } = c.req.valid("json");
   const { account, key } = await createAccount(c.get("deps").db, name);
   return c.json({ account: { id: account.id, name: account.name, created_at: account.createdAt.toISOString() }, api_key: key }, 201);
+});
+
+const AccountSettingsSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    monthly_quota: z.number().int().nullable().openapi({ description: "Messages included per month; null: unlimited.", example: 10000 }),
+    time_zone: z.string().openapi({ description: "IANA time zone in which usage months are counted.", example: "Asia/Tokyo" }),
+  })
+  .openapi("AccountSettings");
+
+const patchRoute = createRoute({
+  method: "patch",
+  path: "/v1/admin/accounts/{id}",
+  tags: ["Admin"],
+  summary: "Set an account's monthly quota and time zone (operator)",
+  description:
+    "The quota is what GET /v1/usage measures overage against. The time zone decides where a usage month begins; a change applies to messages counted from now on.",
+  security: [{ admin: [] }],
+  request: {
+    params: z.object({ id: z.string().openapi({ description: "The account id." }) }),
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.strictObject({
+            monthly_quota: z.number().int().min(0).max(2_000_000_000).nullable().optional().openapi({ description: "null: unlimited.", example: 10000 }),
+            time_zone: z.string().min(1).max(64).optional().openapi({ description: "An IANA time zone name.", example: "Asia/Tokyo" }),
+          }),
+        },
+      },
+    },
+  },
+  responses: {
+    200: { description: "The account's settings after the change.", content: { "application/json": { schema: AccountSettingsSchema } } },
+    ...errorResponses(401, 404, 422),
+  },
+});
+
+export const adminAccountsPatch = router().openapi(patchRoute, async (c) => {
+  const { id } = c.req.valid("param");
+  const body = c.req.valid("json");
+  const sql = c.get("deps").db.sql;
+  if (body.time_zone !== undefined) {
+    const [known] = await sql`select 1 from pg_timezone_names where name = ${body.time_zone}`;
+    if (!known) {
+      throw new AppError("validation_error", `time_zone "${body.time_zone}" is not an IANA time zone name such as Asia/Tokyo or UTC.`, { field: "time_zone" });
+    }
+  }
+  const rows = isUuid(id)
+    ? await sql<{ id: string; name: string; monthly_quota: number | null; time_zone: string }[]>`
+        update accounts set
+          monthly_quota = ${body.monthly_quota === undefined ? sql`monthly_quota` : sql`${body.monthly_quota}`},
+          time_zone = coalesce(${body.time_zone ?? null}::text, time_zone)
+        where id = ${id}
+        returning id, name, monthly_quota, time_zone`
+    : [];
+  const account = rows[0];
+  if (!account) throw new AppError("not_found", `No account has the id ${id}.`);
+  return c.json(account, 200);
 });

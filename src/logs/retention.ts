@@ -1,0 +1,76 @@
+// Deletes what the service promises not to keep: log events older than the retention
+// period (HIKYAKU_LOG_RETENTION_DAYS), finished messages (envelope and recipient
+// addresses) as old, idempotency keys after a day and SMTP AUTH failures after an hour.
+// Usage counters are not touched: they outlive the logs. Deletes run in small batches,
+// each its own short transaction, so the tables stay fast and unlocked while it runs.
+import { now } from "../clock.ts";
+import type { Db } from "../db/client.ts";
+
+export interface RetentionOptions {
+  retentionDays: number;
+  /** The present, as the clock module sees it. */
+  at?: Date;
+  batch?: number;
+}
+
+export interface RetentionResult {
+  deliveryEvents: number;
+  receptionEvents: number;
+  messages: number;
+  idempotencyKeys: number;
+  authFailures: number;
+}
+
+const DAY = 86_400_000;
+
+export async function deleteExpired(db: Db, opts: RetentionOptions): Promise<RetentionResult> {
+  const at = opts.at ?? now();
+  const cutoff = new Date(at.getTime() - opts.retentionDays * DAY);
+  const batch = opts.batch ?? 5000;
+  const sql = db.sql;
+  const inBatches = async (deleteSome: () => Promise<{ count: number }>) => {
+    let total = 0;
+    for (;;) {
+      const { count } = await deleteSome();
+      total += count;
+      if (count < batch) return total;
+    }
+  };
+  return {
+    deliveryEvents: await inBatches(
+      () => sql`delete from delivery_events where id in (select id from delivery_events where created_at < ${cutoff} limit ${batch})`,
+    ),
+    receptionEvents: await inBatches(
+      () => sql`delete from reception_events where id in (select id from reception_events where created_at < ${cutoff} limit ${batch})`,
+    ),
+    messages: await deleteFinishedMessages(db, cutoff, batch, inBatches),
+    idempotencyKeys: await inBatches(
+      () => sql`
+        delete from idempotency_keys where ctid in (
+          select ctid from idempotency_keys where created_at < ${new Date(at.getTime() - DAY)} limit ${batch})`,
+    ),
+    authFailures: await inBatches(
+      () => sql`delete from auth_failures where id in (select id from auth_failures where at < ${new Date(at.getTime() - 3_600_000)} limit ${batch})`,
+    ),
+  };
+}
+
+/** Account by account, so each batch is an index range on (account_id, created_at). */
+async function deleteFinishedMessages(
+  db: Db,
+  cutoff: Date,
+  batch: number,
+  inBatches: (f: () => Promise<{ count: number }>) => Promise<number>,
+): Promise<number> {
+  let total = 0;
+  for (const { id } of await db.sql<{ id: string }[]>`select id from accounts`) {
+    total += await inBatches(
+      () => db.sql`
+        delete from messages where id in (
+          select id from messages
+          where account_id = ${id} and created_at < ${cutoff} and expires_at < ${cutoff} and pending = 0
+          limit ${batch})`,
+    );
+  }
+  return total;
+}
