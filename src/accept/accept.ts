@@ -18,7 +18,7 @@ export const MAX_RECIPIENTS = 1000;
 
 export interface Submission {
   accountId: string;
-  channel: "http" | "smtp";
+  channel: "http" | "smtp" | "dsn";
   sourceIp: string | null;
   /** Envelope sender; "" only for the service's own bounces. */
   envelopeFrom: string;
@@ -79,6 +79,9 @@ function identityHeaders(fields: HeaderField[], config: Config, chosenId?: strin
   if (!headers.some((h) => h.lower === "from")) throw new AppError("validation_error", "The message has no From header.", { field: "raw" });
   const idField = headers.find((h) => h.lower === "message-id");
   let messageIdHeader = chosenId ?? /<([^<>\s]+)>/.exec(idField?.raw ?? "")?.[1];
+  if (idField && !messageIdHeader) {
+    throw new AppError("validation_error", "The Message-ID header must look like <unique-id@your-domain>; or leave it out and Hikyaku adds one.", { field: "Message-ID" });
+  }
   if (!idField || !messageIdHeader) {
     messageIdHeader = `${uuidv7()}@${config.HIKYAKU_HOSTNAME}`;
     headers.unshift(makeField("Message-ID", `<${messageIdHeader}>`));
