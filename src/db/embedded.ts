@@ -14,13 +14,23 @@ export interface EmbeddedDb {
   stop(): Promise<void>;
 }
 
-export async function startEmbedded(dataDir: string, port: number, database = "hikyaku"): Promise<EmbeddedDb> {
+/**
+ * `reuseRunning`: for one-shot commands (`hikyaku accounts create`, `migrate`, …) run
+ * beside `hikyaku start`, whose postmaster holds the directory; they use it and leave it
+ * running. A second `start` does not share: it would lose its database when the first stops.
+ */
+export async function startEmbedded(dataDir: string, port: number, database = "hikyaku", opts: { reuseRunning?: boolean } = {}): Promise<EmbeddedDb> {
   await fs.mkdir(dataDir, { recursive: true });
   const clusterDir = path.join(dataDir, "pg");
   const pwFile = path.join(dataDir, "pg-password");
   const fresh = !existsSync(path.join(clusterDir, "PG_VERSION"));
   if (fresh) await fs.writeFile(pwFile, randomBytes(18).toString("base64url"), { mode: 0o600 });
   const password = (await fs.readFile(pwFile, "utf8")).trim();
+  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  if (opts.reuseRunning && !fresh && existsSync(path.join(clusterDir, "postmaster.pid")) && (await answers(base))) {
+    await ensureDatabase(base, database);
+    return { url: `${base}/${database}`, stop: async () => {} };
+  }
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
@@ -43,7 +53,24 @@ export async function startEmbedded(dataDir: string, port: number, database = "h
       { cause: e },
     );
   });
-  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  await ensureDatabase(base, database);
+  log.info("embedded postgres ready", { port });
+  return { url: `${base}/${database}`, stop: () => pg.stop() };
+}
+
+async function answers(base: string): Promise<boolean> {
+  const probe = postgres(`${base}/postgres`, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await probe`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe.end({ timeout: 1 });
+  }
+}
+
+async function ensureDatabase(base: string, database: string): Promise<void> {
   const admin = postgres(`${base}/postgres`, { max: 1, onnotice: () => {} });
   try {
     const rows = await admin`select 1 from pg_database where datname = ${database}`;
@@ -51,6 +78,4 @@ export async function startEmbedded(dataDir: string, port: number, database = "h
   } finally {
     await admin.end();
   }
-  log.info("embedded postgres ready", { port });
-  return { url: `${base}/${database}`, stop: () => pg.stop() };
 }
