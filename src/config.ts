@@ -123,7 +123,7 @@ export const configSchema = z.object({
   /** Timeout for one SMTP connection stage (connect, greeting, each reply), in seconds. */
   HIKYAKU_SMTP_TIMEOUT: z.coerce.number().min(1).max(600).default(60),
   /** SMTP intake: a session that is still open after this many seconds is closed (slow clients). */
-  HIKYAKU_SMTP_SESSION_SECONDS: seconds(10, 86_400).default(600),
+  HIKYAKU_SMTP_SESSION_SECONDS: seconds(1, 86_400).default(600),
   /** SMTP intake: seconds a client may stay silent while it owes the next command or data. */
   HIKYAKU_SMTP_IDLE_SECONDS: seconds(5, 3600).default(60),
   /** SMTP intake: open connections one client IP may hold across the three ports. */

@@ -51,9 +51,9 @@ async function refusal(p: Promise<unknown>): Promise<{ responseCode: number; res
   return err;
 }
 
-async function receptionEvents(filter: (e: any) => boolean, n = 1, api = hk.api) {
+async function receptionEvents(filter: (e: any) => boolean, n = 1): Promise<any[]> {
   return eventually(async () => {
-    const r = await api("GET", "/v1/logs?type=reception&limit=100");
+    const r = await hk.api("GET", "/v1/logs?type=reception&limit=100");
     const found = (r.body.data ?? []).filter(filter);
     return found.length >= n ? found : undefined;
   }, "reception events");
@@ -152,10 +152,16 @@ describe("relay port", () => {
     }
   });
 
-  test("an empty or malformed envelope sender is refused at MAIL FROM", async () => {
+  test("an empty, free-mail or malformed envelope sender is refused at MAIL FROM", async () => {
     const empty = await refusal(relay().sendMail({ envelope: { from: "", to: ["a@ok.test"] }, raw: crlf(["From: a@city.test", "", "hi"]) }));
     assert.equal(empty.responseCode, 553);
-    assert.match(empty.response, /^553 5\.7\.1 MAIL FROM:<> is reserved for bounces/);
+    assert.match(empty.response, /^553 5\.7\.1 An empty envelope sender is only for/);
+    const free = await refusal(relay().sendMail({ envelope: { from: "city@gmail.com", to: ["a@ok.test"] }, raw: crlf(["From: city@gmail.com", "", "hi"]) }));
+    assert.equal(free.responseCode, 553);
+    assert.match(free.response, /^553 5\.7\.1 The envelope sender city@gmail\.com is at gmail\.com, a free-mail provider/);
+    const bad = await refusal(relay().sendMail({ envelope: { from: "a@[127.0.0.1]", to: ["a@ok.test"] }, raw: crlf(["From: a@city.test", "", "hi"]) }));
+    assert.equal(bad.responseCode, 553);
+    assert.match(bad.response, /^553 5\.1\.3 MAIL FROM: "a@\[127\.0\.0\.1\]" is not a valid email address/);
   });
 });
 

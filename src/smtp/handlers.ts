@@ -4,6 +4,7 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerOptions, SMTPServerSession } from "smtp-server";
 import { checkEmail } from "../accept/addresses.ts";
 import { MAX_RECIPIENTS } from "../accept/accept.ts";
+import { checkEnvelopeSender } from "../accept/sender-rules.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
@@ -151,13 +152,9 @@ async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress
     throw new AppError("forbidden", `Relay access denied: ${session.remoteAddress} may not send through Hikyaku; ${how}.`);
   }
   st.accountId = accountId;
-  if (address.address === "") {
-    throw new AppError(
-      "sender_refused",
-      "MAIL FROM:<> is reserved for bounces Hikyaku sends itself; use an address at your own domain, where bounces should go.",
-    );
-  }
-  checkEmail(address.address, "MAIL FROM");
+  // The sender rule (F7) runs again inside accept(); here it refuses before any bytes are sent.
+  const sender = address.address === "" ? "" : checkEmail(address.address, "MAIL FROM");
+  checkEnvelopeSender(sender, { field: "MAIL FROM", internal: false });
 }
 
 async function rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {

@@ -25,6 +25,7 @@ export async function receiveMessage(
     channel: "smtp",
     sourceIp: normaliseIp(session.remoteAddress) ?? session.remoteAddress,
     envelopeFrom: mailFrom ? mailFrom.address : "",
+    envelopeFromField: "MAIL FROM",
     recipients: session.envelope.rcptTo.map((r) => r.address),
     raw: Buffer.concat([receivedHeader(session, deps.config.HIKYAKU_HOSTNAME, now()), raw]),
   });

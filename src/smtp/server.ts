@@ -63,9 +63,10 @@ function serverOptions(config: Config, tls: TlsPair, l: Listener): SMTPServerOpt
     secure: l.implicitTls,
     size: config.HIKYAKU_MAX_MESSAGE_BYTES,
     hideENHANCEDSTATUSCODES: false,
-    // The relay door knows its clients by IP; AUTH lives on the submission doors only.
+    // The relay door knows its clients by IP; AUTH lives on the submission doors only. No
+    // client may rewrite its own address (XCLIENT/XFORWARD), and sendmail's jokes stay out.
     authOptional: relay,
-    disabledCommands: relay ? ["AUTH"] : [],
+    disabledCommands: [...(relay ? ["AUTH"] : []), "XCLIENT", "XFORWARD", "WIZ", "SHELL", "KILL"],
     authMethods: ["PLAIN", "LOGIN"],
     allowInsecureAuth: false,
     authRequiredMessage: "5.7.0 Authentication required: log in with AUTH PLAIN or LOGIN (over TLS) before MAIL FROM.",
