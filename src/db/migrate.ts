@@ -26,6 +26,8 @@ export const silentLogger = new Logger(() => () => {});
 
 /** graphile-worker's own messages, as our JSON log lines (warnings and errors only). */
 export const workerLogger = new Logger((scope) => (level, message, meta) => {
-  if (level === "error") log.error(`graphile-worker: ${message}`, { scope: scope.label, ...(meta as object) });
+  // Only the sentence: graphile-worker's meta can hold whole pg clients (with their keys).
+  void meta;
+  if (level === "error") log.error(`graphile-worker: ${message.split("\n")[0]}`, { scope: scope.label });
   else if (level === "warning") log.warn(`graphile-worker: ${message}`, { scope: scope.label });
 });
