@@ -36,6 +36,8 @@ export interface SmtpUser {
 interface SessionState {
   /** The account of the transaction in progress (set at MAIL FROM). */
   accountId?: string;
+  /** The relay account this session's IP named, and when that was read. */
+  relay?: { accountId: string; at: number };
   authFailures: number;
   counted: boolean;
 }
@@ -146,7 +148,7 @@ async function authenticate(deps: IntakeDeps, auth: SMTPServerAuthentication, se
 }
 
 async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress, session: SMTPServerSession, st: SessionState): Promise<void> {
-  const accountId = door === "relay" ? await accountForSourceIp(deps.db, session.remoteAddress) : (session.user as SmtpUser | undefined)?.accountId;
+  const accountId = door === "relay" ? await relayAccount(deps, session, st) : (session.user as SmtpUser | undefined)?.accountId;
   if (!accountId) {
     const how = door === "relay" ? "register it with PUT /v1/source-ips, or use the submission port with SMTP AUTH" : "authenticate first";
     throw new AppError("forbidden", `Relay access denied: ${session.remoteAddress} may not send through Hikyaku; ${how}.`);
@@ -155,6 +157,16 @@ async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress
   // The sender rule (F7) runs again inside accept(); here it refuses before any bytes are sent.
   const sender = address.address === "" ? "" : checkEmail(address.address, "MAIL FROM");
   checkEnvelopeSender(sender, { field: "MAIL FROM", internal: false });
+}
+
+/** A session's IP is looked up again every few seconds, not for every message: a removed IP stops relaying soon after. */
+const RELAY_RECHECK_MS = 5000;
+
+async function relayAccount(deps: IntakeDeps, session: SMTPServerSession, st: SessionState): Promise<string | undefined> {
+  if (st.relay && performance.now() - st.relay.at < RELAY_RECHECK_MS) return st.relay.accountId;
+  const accountId = await accountForSourceIp(deps.db, session.remoteAddress);
+  st.relay = accountId ? { accountId, at: performance.now() } : undefined;
+  return accountId;
 }
 
 async function rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
