@@ -1,7 +1,8 @@
 // smtp-server, adapted to Hikyaku's replies and limits: a reply whose text starts with
 // an enhanced status code (from the error table) keeps that code instead of the
-// library's guess, AUTH before TLS answers 538 5.7.11, and every session has an
-// absolute deadline so a client that trickles bytes cannot hold a connection forever.
+// library's guess, AUTH before TLS answers 538 5.7.11, a SIZE refusal reads like ours,
+// and every session has an absolute deadline so a client that trickles bytes cannot
+// hold a connection forever.
 import type net from "node:net";
 import type tls from "node:tls";
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
@@ -21,7 +22,10 @@ class IntakeConnection extends SMTPConnection {
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     if (typeof data === "string" && ENHANCED.test(data)) super.send(code, data, false);
     else if (code === 538) super.send(538, "5.7.11 Encryption required: send STARTTLS first, then AUTH.", false);
-    else super.send(code, data, context);
+    else if (code === 552 && typeof data === "string" && data.startsWith("Error: message exceeds")) {
+      const limit = Number(this._server.options.size);
+      super.send(552, `5.3.4 The message is larger than the ${limit}-byte limit (SIZE ${limit}); nothing was stored.`, false);
+    } else super.send(code, data, context);
   }
 
   override _onClose(): void {
