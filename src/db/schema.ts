@@ -155,19 +155,36 @@ export const deliveryEvents = pgTable(
     tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
     tx: txColumn(),
   },
-  // Every log filter has an index that yields its rows already in page order (tx, id);
-  // created_at serves time ranges and the retention job.
+  // Every log filter has an index that yields its rows already in page order (tx, id),
+  // so a page never scans past rows it will not show; (account_id, created_at) serves
+  // time ranges that end in the past (covering tx and id) and the retention job.
   (t) => [
     index("delivery_events_account_tx_idx").on(t.accountId, t.tx, t.id),
     index("delivery_events_message_idx").on(t.accountId, t.messageId, t.id),
     index("delivery_events_recipient_tx_idx").on(t.accountId, t.recipient, t.tx, t.id),
     index("delivery_events_domain_tx_idx").on(t.accountId, sql`split_part(${t.recipient}, '@', 2)`, t.tx, t.id),
     index("delivery_events_event_tx_idx").on(t.accountId, t.event, t.tx, t.id),
+    index("delivery_events_channel_tx_idx").on(t.accountId, t.channel, t.tx, t.id),
     index("delivery_events_sender_tx_idx").on(t.accountId, t.envelopeSender, t.tx, t.id),
-    index("delivery_events_account_created_idx").on(t.accountId, t.createdAt),
-    index("delivery_events_tags_idx").using("gin", t.tags),
-    index("delivery_events_created_idx").on(t.createdAt),
+    index("delivery_events_source_ip_tx_idx").on(t.accountId, t.sourceIp, t.tx, t.id),
+    index("delivery_events_account_created_idx").on(t.accountId, t.createdAt, t.tx, t.id),
   ],
+);
+
+/**
+ * One row per tag of a delivery event, written by a statement trigger on delivery_events
+ * (migration 0004), so that a tag filter reads its events already in page order.
+ */
+export const deliveryEventTags = pgTable(
+  "delivery_event_tags",
+  {
+    accountId: uuid("account_id").notNull(),
+    tag: text("tag").notNull(),
+    tx: xid8("tx").notNull(),
+    eventId: bigint("event_id", { mode: "number" }).notNull(),
+    createdAt: ts("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.tag, t.tx, t.eventId] }), index("delivery_event_tags_account_created_idx").on(t.accountId, t.createdAt)],
 );
 
 export const receptionEvents = pgTable(
@@ -190,9 +207,11 @@ export const receptionEvents = pgTable(
   (t) => [
     index("reception_events_account_tx_idx").on(t.accountId, t.tx, t.id),
     index("reception_events_source_ip_tx_idx").on(t.accountId, t.sourceIp, t.tx, t.id),
+    index("reception_events_sender_tx_idx").on(t.accountId, t.envelopeSender, t.tx, t.id),
+    index("reception_events_accepted_tx_idx").on(t.accountId, t.accepted, t.tx, t.id),
+    index("reception_events_channel_tx_idx").on(t.accountId, t.channel, t.tx, t.id),
     index("reception_events_message_idx").on(t.accountId, t.messageId),
-    index("reception_events_account_created_idx").on(t.accountId, t.createdAt),
-    index("reception_events_created_idx").on(t.createdAt),
+    index("reception_events_account_created_idx").on(t.accountId, t.createdAt, t.tx, t.id),
   ],
 );
 
