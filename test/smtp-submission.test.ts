@@ -186,6 +186,9 @@ describe("submission", () => {
     const locked = await failure(submission({ localAddress: ip }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") }));
     assert.equal(locked.responseCode, 454);
     assert.match(locked.response, /^454 4\.7\.0 /);
+    const persistent = await tlsSession(ip);
+    for (let i = 0; i < 3; i++) assert.equal((await persistent.command(plain(cred.username, cred.password))).code, 454);
+    await persistent.closed;
     const elsewhere = await submission({ localAddress: "127.0.0.9" }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") });
     assert.match(elsewhere.response, /^250 /, "another IP with the right password is not locked out");
 

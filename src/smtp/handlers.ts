@@ -13,7 +13,7 @@ import { authLocked, recordAuthFailure } from "./auth-failures.ts";
 import { checkSmtpLogin } from "./credentials.ts";
 import { receiveMessage } from "./receive-message.ts";
 import { asAppError, smtpReply } from "./reply.ts";
-import { accountForSourceIp } from "./source-ips.ts";
+import { accountForSourceIp, normaliseIp } from "./source-ips.ts";
 
 /** relay: the source IP names the account. submission: SMTP AUTH names it. */
 export type Door = "relay" | "submission";
@@ -128,6 +128,7 @@ async function authenticate(deps: IntakeDeps, auth: SMTPServerAuthentication, se
   const username = auth.username ?? "";
   const ip = session.remoteAddress;
   if (await authLocked(deps.db, ip, username)) {
+    st.authFailures++; // a locked-out client still leaves after three tries
     const err = new AppError("rate_limited", "Too many failed logins from this address or for this username; wait 10 minutes before trying again.");
     refused(deps, session, null, err, { envelopeSender: null, recipientCount: 0 });
     throw err;
@@ -188,7 +189,7 @@ function refused(deps: IntakeDeps, session: SMTPServerSession, accountId: string
   void recordReception(deps.db, {
     accountId,
     channel: "smtp",
-    sourceIp: session.remoteAddress,
+    sourceIp: normaliseIp(session.remoteAddress) ?? session.remoteAddress,
     envelopeSender: ctx.envelopeSender ?? null,
     recipientCount: ctx.recipientCount ?? 0,
     code: err.responseCode,
