@@ -49,7 +49,7 @@ test("each kind of record is kept until its period has passed, and deleted a min
     sent.push(r.body.id as string);
   }
   await eventually(async () => (await count("delivery_events", "event = 'delivered'")) === 2, "both deliveries");
-  for (let i = 0; i < 5; i++) await insertDelivery(hk.service.db.sql, { accountId: hk.accountId, event: "bounced" });
+  for (let i = 0; i < 5; i++) await insertDelivery(hk.service.db.sql, { accountId: hk.accountId, event: "bounced", tags: ["otp", `t${i}`] });
   await insertReception(hk.service.db.sql, { accountId: null as never, accepted: false });
   await hk.service.db.sql`insert into auth_failures (key, at) values ('ip:192.0.2.1', ${now()})`;
   // The second message stands for one that is still being delivered.
@@ -70,12 +70,14 @@ test("each kind of record is kept until its period has passed, and deleted a min
   moveTo(31 * DAY - MINUTE);
   assert.deepEqual(await retention(), { deliveryEvents: 0, receptionEvents: 0, messages: 0, idempotencyKeys: 0, authFailures: 0 });
   assert.equal((await hk.api("GET", "/v1/logs")).body.data.length, 7);
+  assert.equal((await hk.api("GET", "/v1/logs?tag=otp")).body.data.length, 5);
 
   moveTo(31 * DAY + MINUTE);
   const deleted = await retention();
   assert.deepEqual(deleted, { deliveryEvents: 7, receptionEvents: 3, messages: 0, idempotencyKeys: 0, authFailures: 0 });
   assert.equal((await hk.api("GET", "/v1/logs")).body.data.length, 0);
   assert.equal((await hk.api("GET", "/v1/logs?type=reception")).body.data.length, 0);
+  assert.equal(await count("delivery_event_tags"), 0, "the events' tag rows went with them");
 
   // A message row (envelope, recipient addresses) goes once its lifetime (30 minutes here)
   // is also older than the retention period: none of its events can still be written.

@@ -12,9 +12,16 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
-export async function queryLogs(db: Db, f: LogFilter, page: { limit: number; cursor?: string }): Promise<LogPage> {
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+  /** The log's retention period (helps choose the query's shape). */
+  retentionDays?: number;
+}
+
+export async function queryLogs(db: Db, f: LogFilter, page: PageRequest): Promise<LogPage> {
   const after = page.cursor ? decodeCursor(page.cursor) : undefined;
-  const rows = await selectEvents(db.sql, f, { after, limit: page.limit + 1 });
+  const rows = await selectEvents(db.sql, f, { after, limit: page.limit + 1, retentionDays: page.retentionDays });
   const shown = rows.slice(0, page.limit);
   const last = shown[shown.length - 1];
   return {
