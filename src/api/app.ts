@@ -14,7 +14,7 @@ import { normaliseIp } from "../smtp/source-ips.ts";
 import { uuidv7 } from "../util/ids.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
-import { adminAccounts } from "./routes/admin-accounts.ts";
+import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { apiKeys } from "./routes/api-keys.ts";
 import { domains } from "./routes/domains.ts";
 import { domainsVerify } from "./routes/domains-verify.ts";
@@ -24,6 +24,7 @@ import { messagesGet } from "./routes/messages-get.ts";
 import { messagesPost } from "./routes/messages-post.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
 import { sourceIps } from "./routes/source-ips.ts";
+import { usageGet } from "./routes/usage-get.ts";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -58,7 +59,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
   app.post("/v1/messages", requireJson, bodyLimit({ maxSize: maxBody, onError: tooLarge(deps.config.HIKYAKU_MAX_MESSAGE_BYTES) }));
 
-  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys, domains, domainsVerify, sourceIps, smtpCredentials]) app.route("/", r);
+  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys, domains, domainsVerify, sourceIps, smtpCredentials, usageGet, adminAccountsPatch]) app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
