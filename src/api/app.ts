@@ -109,7 +109,9 @@ function toAppError(err: unknown, c: Context<ApiEnv>): AppError {
 /** A refused POST /v1/messages is an intake attempt too: the reception log records it (F9). */
 async function logRefusedSend(c: Context<ApiEnv>, err: AppError, deps: ApiDeps): Promise<void> {
   // Only a body the route already parsed is looked at; a refused body is never read again.
-  const text = await c.req.bodyCache.text?.catch(() => undefined);
+  // hono types the cache as plain values; at run time it holds the body read's promise.
+  const cached = c.req.bodyCache.text as Promise<string> | string | undefined;
+  const text = await Promise.resolve(cached).catch(() => undefined);
   const body = typeof text === "string" ? safeJson(text) : undefined;
   const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
   await recordReception(deps.db, {
