@@ -25,6 +25,12 @@ const xid8 = customType<{ data: string }>({ dataType: () => "xid8" });
  * than every one still running, so an event can never appear behind a page already read.
  */
 const txColumn = () => xid8("tx").notNull().default(sql`pg_current_xact_id()`);
+/**
+ * The UTC day (days since 1970) of a log event: log time ranges are read one day at a
+ * time, each day's events coming out of (account_id, day, tx, id) already in page order.
+ * Written with immutable operators only, so it can key an index; src/logs repeats it.
+ */
+const logDay = (createdAt: unknown) => sql`(floor(extract(epoch from (${createdAt} - '1970-01-01 00:00:00+00'::timestamptz)) / 86400)::int)`;
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
 export const accounts = pgTable("accounts", {
@@ -156,8 +162,9 @@ export const deliveryEvents = pgTable(
     tx: txColumn(),
   },
   // Every log filter has an index that yields its rows already in page order (tx, id),
-  // so a page never scans past rows it will not show; (account_id, created_at) serves
-  // time ranges that end in the past (covering tx and id) and the retention job.
+  // so a page never scans past rows it will not show; the day index serves time ranges
+  // (created_at last, so a range's edges are cut without reading the rows) and the
+  // retention job.
   (t) => [
     index("delivery_events_account_tx_idx").on(t.accountId, t.tx, t.id),
     index("delivery_events_message_idx").on(t.accountId, t.messageId, t.id),
@@ -167,7 +174,7 @@ export const deliveryEvents = pgTable(
     index("delivery_events_channel_tx_idx").on(t.accountId, t.channel, t.tx, t.id),
     index("delivery_events_sender_tx_idx").on(t.accountId, t.envelopeSender, t.tx, t.id),
     index("delivery_events_source_ip_tx_idx").on(t.accountId, t.sourceIp, t.tx, t.id),
-    index("delivery_events_account_created_idx").on(t.accountId, t.createdAt, t.tx, t.id),
+    index("delivery_events_day_tx_idx").on(t.accountId, logDay(t.createdAt), t.tx, t.id, t.createdAt),
   ],
 );
 
@@ -211,7 +218,7 @@ export const receptionEvents = pgTable(
     index("reception_events_accepted_tx_idx").on(t.accountId, t.accepted, t.tx, t.id),
     index("reception_events_channel_tx_idx").on(t.accountId, t.channel, t.tx, t.id),
     index("reception_events_message_idx").on(t.accountId, t.messageId),
-    index("reception_events_account_created_idx").on(t.accountId, t.createdAt, t.tx, t.id),
+    index("reception_events_day_tx_idx").on(t.accountId, logDay(t.createdAt), t.tx, t.id, t.createdAt),
   ],
 );
 
