@@ -84,10 +84,16 @@ function identityHeaders(fields: HeaderField[], config: Config, chosenId?: strin
   }
   if (!idField || !messageIdHeader) {
     messageIdHeader = `${uuidv7()}@${config.HIKYAKU_HOSTNAME}`;
-    headers.unshift(makeField("Message-ID", `<${messageIdHeader}>`));
+    headers.splice(traceEnd(headers), 0, makeField("Message-ID", `<${messageIdHeader}>`));
   }
-  if (!headers.some((h) => h.lower === "date")) headers.unshift(makeField("Date", now().toUTCString().replace("GMT", "+0000")));
+  if (!headers.some((h) => h.lower === "date")) headers.splice(traceEnd(headers), 0, makeField("Date", now().toUTCString().replace("GMT", "+0000")));
   return { headers, messageIdHeader };
+}
+
+/** Trace fields (Received, Return-Path) stay on top (RFC 5321 §4.4): added fields go below them. */
+function traceEnd(headers: HeaderField[]): number {
+  const i = headers.findIndex((h) => h.lower !== "received" && h.lower !== "return-path");
+  return i === -1 ? headers.length : i;
 }
 
 function checkSize(raw: Buffer, config: Config): void {

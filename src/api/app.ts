@@ -20,6 +20,7 @@ import { domains } from "./routes/domains.ts";
 import { domainsVerify } from "./routes/domains-verify.ts";
 import { health } from "./routes/health.ts";
 import { logsGet } from "./routes/logs-get.ts";
+import { messagesCancel } from "./routes/messages-cancel.ts";
 import { messagesGet } from "./routes/messages-get.ts";
 import { messagesPost } from "./routes/messages-post.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
@@ -59,7 +60,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
   app.post("/v1/messages", requireJson, bodyLimit({ maxSize: maxBody, onError: tooLarge(deps.config.HIKYAKU_MAX_MESSAGE_BYTES) }));
 
-  for (const r of [health, messagesPost, messagesGet, logsGet, adminAccounts, apiKeys, domains, domainsVerify, sourceIps, smtpCredentials, usageGet, adminAccountsPatch]) app.route("/", r);
+  for (const r of [health, messagesPost, messagesGet, messagesCancel, logsGet, adminAccounts, apiKeys, domains, domainsVerify, sourceIps, smtpCredentials, usageGet, adminAccountsPatch]) app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
@@ -135,7 +136,7 @@ function safeJson(text: string): unknown {
 
 export function isDatabaseDown(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? "";
-  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P03", "08006", "08001"].includes(code);
+  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P03", "08006", "08001", "53300"].includes(code);
 }
 
 function respond(c: Context<ApiEnv>, err: AppError) {
