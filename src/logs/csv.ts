@@ -4,7 +4,7 @@ import type { Row } from "postgres";
 import type { Db } from "../db/client.ts";
 import type { LogFilter } from "./filter.ts";
 import { DELIVERY_FIELDS, formatEvent, RECEPTION_FIELDS } from "./format-event.ts";
-import { selectEvents } from "./select-events.ts";
+import { selectAll } from "./select-events.ts";
 
 const BATCH = 1000;
 
@@ -25,7 +25,8 @@ export function csvRow(values: readonly unknown[]): string {
  */
 export async function logCsv(db: Db, f: LogFilter, limit?: number): Promise<ReadableStream<Uint8Array>> {
   const fields = f.type === "delivery" ? DELIVERY_FIELDS : RECEPTION_FIELDS;
-  const rows = selectEvents(db.sql, f, { limit }).cursor(BATCH)[Symbol.asyncIterator]();
+  const { query } = await selectAll(db, f, limit);
+  const rows = query.cursor(BATCH)[Symbol.asyncIterator]();
   let next: IteratorResult<Row[]> | undefined = await rows.next();
   const encoder = new TextEncoder();
   const line = (r: Row) => {

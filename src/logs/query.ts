@@ -3,7 +3,7 @@ import type { Db } from "../db/client.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { LogFilter } from "./filter.ts";
 import { type ApiEvent, formatEvent } from "./format-event.ts";
-import { selectEvents } from "./select-events.ts";
+import { selectPage } from "./select-events.ts";
 
 export { DELIVERY_EVENTS, RECEPTION_EVENTS } from "./filter.ts";
 
@@ -15,13 +15,11 @@ export interface LogPage {
 export interface PageRequest {
   limit: number;
   cursor?: string;
-  /** The log's retention period (helps choose the query's shape). */
-  retentionDays?: number;
 }
 
 export async function queryLogs(db: Db, f: LogFilter, page: PageRequest): Promise<LogPage> {
   const after = page.cursor ? decodeCursor(page.cursor) : undefined;
-  const rows = await selectEvents(db.sql, f, { after, limit: page.limit + 1, retentionDays: page.retentionDays });
+  const rows = await selectPage(db, f, { after, limit: page.limit + 1 });
   const shown = rows.slice(0, page.limit);
   const last = shown[shown.length - 1];
   return {

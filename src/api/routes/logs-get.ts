@@ -122,8 +122,7 @@ export const logsGet = router()
     const q = c.req.valid("query");
     const filter = parseLogQuery(c.get("account").id, q);
     if (/\btext\/csv\b/i.test(c.req.header("accept") ?? "")) return csv(c, filter, q.limit) as never;
-    const { db, config } = c.get("deps");
-    const page = await queryLogs(db, filter, { limit: q.limit ?? 100, cursor: q.cursor, retentionDays: config.HIKYAKU_LOG_RETENTION_DAYS });
+    const page = await queryLogs(c.get("deps").db, filter, { limit: q.limit ?? 100, cursor: q.cursor });
     return c.json({ data: page.data as never[], next_cursor: page.nextCursor }, 200);
   })
   .openapi(csvRoute, async (c) => {

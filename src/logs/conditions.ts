@@ -1,0 +1,82 @@
+// The WHERE clauses every shape of the log query shares: the account, the visibility
+// horizon, the cursor, and each filter of a LogFilter.
+import type { PendingQuery, Row } from "postgres";
+import type { Sql } from "../db/client.ts";
+import type { LogPosition } from "./cursor.ts";
+import type { LogFilter } from "./filter.ts";
+
+export type Query = PendingQuery<Row[]>;
+
+/**
+ * Opens a log statement with `h`, the oldest transaction that may still commit rows this
+ * statement cannot see: the oldest one running in this database when the statement's
+ * snapshot was taken (or, with none, the next one to start). Transactions of other
+ * databases on the same server are left out, so a long one there cannot hold the log
+ * back; one whose database cannot be told (it ended meanwhile, or its session is hidden
+ * from this role) counts as ours.
+ */
+export function withHorizon(sql: Sql, body: Query): Query {
+  return sql`
+    with s as (select pg_current_snapshot() as s),
+    h as materialized (
+      select coalesce(
+        (select min(x) from s, pg_snapshot_xip(s.s) x
+         where not exists (
+           select 1 from pg_stat_get_activity(null) a
+           where a.backend_xid = x::xid and a.datid <> (select oid from pg_database where datname = current_database()))),
+        (select pg_snapshot_xmax(s) from s)) as tx
+    )
+    ${body}`;
+}
+
+/** The account, the horizon and the cursor: the leading keys of every log index. */
+export function visible(sql: Sql, accountId: string, after?: LogPosition, alias?: string): Query {
+  const c = (name: string) => sql(alias ? `${alias}.${name}` : name);
+  const id = alias === "t" ? sql`t.event_id` : c("id");
+  return sql`
+    ${c("account_id")} = ${accountId}
+    and ${c("tx")} < (select tx from h)
+    ${after ? sql`and (${c("tx")}, ${id}) < (${after.tx}::xid8, ${after.id}::bigint)` : sql``}`;
+}
+
+/** The UTC day of created_at, exactly as the (account_id, day, tx, id, created_at) indexes compute it. */
+export const dayExpr = (sql: Sql) => sql`(floor(extract(epoch from (created_at - '1970-01-01 00:00:00+00'::timestamptz)) / 86400)::int)`;
+
+export interface FilterShape {
+  /** Column qualifier, for the by-tag join. */
+  alias?: string;
+  /** Narrow to one event (an ordered branch of several). */
+  event?: string;
+  /** The tag is already matched by a join. */
+  tagDone?: boolean;
+}
+
+export function filters(sql: Sql, f: LogFilter, s: FilterShape = {}): Query {
+  const c = (name: string) => sql(s.alias ? `${s.alias}.${name}` : name);
+  const eq = (name: string, v: string | undefined) => (v === undefined ? sql`` : sql`and ${c(name)} = ${v}`);
+  const events = s.event !== undefined ? [s.event] : (f.events ?? []);
+  return sql`
+    ${f.since ? sql`and ${c("created_at")} >= ${f.since}` : sql``}
+    ${f.until ? sql`and ${c("created_at")} < ${f.until}` : sql``}
+    ${f.type === "delivery" ? eventCondition(sql, s.alias, events) : acceptedCondition(sql, events)}
+    ${eq("recipient", f.recipient)}
+    ${f.recipientDomain === undefined ? sql`` : sql`and split_part(${c("recipient")}, '@', 2) = ${f.recipientDomain}`}
+    ${eq("envelope_sender", f.envelopeSender)}
+    ${eq("source_ip", f.sourceIp)}
+    ${eq("channel", f.channel)}
+    ${eq("message_id", f.messageId)}
+    ${f.tag === undefined || s.tagDone ? sql`` : sql`and ${c("tags")} @> array[${f.tag}]::text[]`}`;
+}
+
+function eventCondition(sql: Sql, alias: string | undefined, events: string[]): Query {
+  const column = sql(alias ? `${alias}.event` : "event");
+  if (events.length === 0) return sql``;
+  if (events.length === 1) return sql`and ${column} = ${events[0] ?? ""}`;
+  return sql`and ${column} = any(${events}::text[])`;
+}
+
+function acceptedCondition(sql: Sql, events: string[]): Query {
+  const accepted = events.includes("accepted");
+  if (accepted === events.includes("refused")) return sql``;
+  return sql`and accepted = ${accepted}`;
+}
