@@ -4,6 +4,7 @@ import type { PendingQuery, Row } from "postgres";
 import type { Sql } from "../db/client.ts";
 import type { LogPosition } from "./cursor.ts";
 import type { LogFilter } from "./filter.ts";
+import type { TxRange } from "./tx-range.ts";
 
 export type Query = PendingQuery<Row[]>;
 
@@ -29,14 +30,20 @@ export function withHorizon(sql: Sql, body: Query): Query {
     ${body}`;
 }
 
-/** The account, the horizon and the cursor: the leading keys of every log index. */
-export function visible(sql: Sql, accountId: string, after?: LogPosition, alias?: string): Query {
+/**
+ * The account, the horizon, the cursor and the tx range of a time range (tx-range.ts):
+ * the leading keys of every log index.
+ */
+export function visible(sql: Sql, accountId: string, at: { after?: LogPosition; range?: TxRange }, alias?: string): Query {
   const c = (name: string) => sql(alias ? `${alias}.${name}` : name);
   const id = alias === "t" ? sql`t.event_id` : c("id");
+  const { after, range } = at;
   return sql`
     ${c("account_id")} = ${accountId}
     and ${c("tx")} < (select tx from h)
-    ${after ? sql`and (${c("tx")}, ${id}) < (${after.tx}::xid8, ${after.id}::bigint)` : sql``}`;
+    ${after ? sql`and (${c("tx")}, ${id}) < (${after.tx}::xid8, ${after.id}::bigint)` : sql``}
+    ${range?.from ? sql`and ${c("tx")} >= ${range.from}::xid8` : sql``}
+    ${range?.to ? sql`and ${c("tx")} <= ${range.to}::xid8` : sql``}`;
 }
 
 /** The UTC day of created_at, exactly as the (account_id, day, tx, id, created_at) indexes compute it. */

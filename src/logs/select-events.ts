@@ -10,51 +10,56 @@
 // the longest write transaction in this database at that moment: milliseconds.
 // (postgres.js hands xid8 values over as decimal text.)
 //
-// Three shapes, all giving the same rows in the same order, each reading an index whose
-// key ends in (tx, id) so that a page stops right after its last row:
+// Two shapes, giving the same rows in the same order, each reading an index whose key
+// ends in (tx, id) so that a page stops right after its last row:
 // - ordered: one index per filter (several events: one range each, merged);
-// - by tag: delivery_event_tags joined to its events;
-// - by day (select-by-day.ts): a time range, one UTC day at a time, merged.
+// - by tag: delivery_event_tags joined to its events.
+// A time range first becomes a range of tx (tx-range.ts), so that a range far in the
+// past is reached without walking through everything newer.
 import type { Row } from "postgres";
 import type { Db, Sql } from "../db/client.ts";
 import { columns, logTable } from "./columns.ts";
 import { filters, type Query, visible, withHorizon } from "./conditions.ts";
 import type { LogPosition } from "./cursor.ts";
 import type { LogFilter } from "./filter.ts";
-import { daySpan, selectByDay } from "./select-by-day.ts";
+import { type TxRange, txRange } from "./tx-range.ts";
+
+interface At {
+  after?: LogPosition;
+  range?: TxRange;
+}
 
 /** One page: the events after `after`, at most `limit` of them. */
 export async function selectPage(db: Db, f: LogFilter, o: { after?: LogPosition; limit: number }): Promise<Row[]> {
-  if (!byDay(f)) return await plain(db.sql, f, o.after, o.limit);
-  // The days to read and the page come from one snapshot, so no event can land on a day
-  // the page did not read.
+  if (!f.since && !f.until) return await shaped(db.sql, f, { after: o.after }, o.limit);
+  // The tx range and the page come from one snapshot, so no event of the time range can
+  // lie outside the tx range the page reads.
   return db.sql.begin("isolation level repeatable read read only", async (tx) => {
     const sql = tx as unknown as Sql; // the same tagged template, inside the transaction
-    const days = await daySpan(sql, f);
-    return await selectByDay(sql, f, days, { after: o.after, limit: o.limit, open: false });
+    const range = await txRange(sql, f);
+    return range.empty ? ([] as Row[]) : await shaped(sql, f, { after: o.after, range }, o.limit);
   });
 }
 
 /** Every matching event (or the first `limit`), as a query to read through a cursor (the CSV export). */
 export async function selectAll(db: Db, f: LogFilter, limit?: number): Promise<{ query: Query }> {
-  if (!byDay(f)) return { query: plain(db.sql, f, undefined, limit) };
-  const days = await daySpan(db.sql, f);
-  return { query: selectByDay(db.sql, f, days, { limit, open: true }) };
+  if (!f.since && !f.until) return { query: shaped(db.sql, f, {}, limit) };
+  // An event committed between these two statements is one the export began too early
+  // to include, as if it had come a moment later.
+  const range = await txRange(db.sql, f);
+  return { query: shaped(db.sql, f, range.empty ? {} : { range }, limit) };
 }
 
-/** An exact recipient or message has few events: its own index beats reading days. */
-const byDay = (f: LogFilter) => Boolean(f.since || f.until) && !(f.type === "delivery" && f.tag !== undefined) && !f.recipient && !f.messageId;
-
-function plain(sql: Sql, f: LogFilter, after?: LogPosition, limit?: number): Query {
-  return f.type === "delivery" && f.tag !== undefined ? byTag(sql, f, after, limit) : ordered(sql, f, after, limit);
+function shaped(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
+  return f.type === "delivery" && f.tag !== undefined ? byTag(sql, f, at, limit) : ordered(sql, f, at, limit);
 }
 
 const limitClause = (sql: Sql, limit?: number) => (limit === undefined ? sql`` : sql`limit ${limit}`);
 
-function ordered(sql: Sql, f: LogFilter, after?: LogPosition, limit?: number): Query {
+function ordered(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
   const branch = (event?: string) => sql`
     select ${columns(sql, f)} from ${logTable(sql, f)}
-    where ${visible(sql, f.accountId, after)} ${filters(sql, f, { event })}
+    where ${visible(sql, f.accountId, at)} ${filters(sql, f, { event })}
     order by tx desc, id desc ${limitClause(sql, limit)}`;
   const events = f.type === "delivery" && f.events?.length ? [...new Set(f.events)] : [];
   if (events.length <= 1) return withHorizon(sql, branch(events[0]));
@@ -64,13 +69,13 @@ function ordered(sql: Sql, f: LogFilter, after?: LogPosition, limit?: number): Q
   return withHorizon(sql, sql`select * from (${union}) e order by tx desc, id desc ${limitClause(sql, limit)}`);
 }
 
-function byTag(sql: Sql, f: LogFilter, after?: LogPosition, limit?: number): Query {
+function byTag(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
   return withHorizon(
     sql,
     sql`
       select ${columns(sql, f, "e")}
       from delivery_event_tags t join delivery_events e on e.id = t.event_id
-      where ${visible(sql, f.accountId, after, "t")} and t.tag = ${f.tag ?? ""}
+      where ${visible(sql, f.accountId, at, "t")} and t.tag = ${f.tag ?? ""}
         ${f.since ? sql`and t.created_at >= ${f.since}` : sql``}
         ${f.until ? sql`and t.created_at < ${f.until}` : sql``}
         ${filters(sql, f, { alias: "e", tagDone: true })}
