@@ -26,9 +26,9 @@ const xid8 = customType<{ data: string }>({ dataType: () => "xid8" });
  */
 const txColumn = () => xid8("tx").notNull().default(sql`pg_current_xact_id()`);
 /**
- * The UTC day (days since 1970) of a log event: log time ranges are read one day at a
- * time, each day's events coming out of (account_id, day, tx, id) already in page order.
- * Written with immutable operators only, so it can key an index; src/logs repeats it.
+ * The UTC day (days since 1970) of a log event: src/logs/tx-range.ts turns a time range
+ * into the range of tx its events carry with one probe of (account_id, day, tx, ...) per
+ * day. Written with immutable operators only, so it can key an index; src/logs repeats it.
  */
 const logDay = (createdAt: unknown) => sql`(floor(extract(epoch from (${createdAt} - '1970-01-01 00:00:00+00'::timestamptz)) / 86400)::int)`;
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -162,9 +162,9 @@ export const deliveryEvents = pgTable(
     tx: txColumn(),
   },
   // Every log filter has an index that yields its rows already in page order (tx, id),
-  // so a page never scans past rows it will not show; the day index serves time ranges
-  // (created_at last, so a range's edges are cut without reading the rows) and the
-  // retention job.
+  // so a page never scans past rows it will not show; the day index turns time ranges
+  // into tx ranges (created_at last, so a range's edges are found in the index alone)
+  // and serves the retention job.
   (t) => [
     index("delivery_events_account_tx_idx").on(t.accountId, t.tx, t.id),
     index("delivery_events_message_idx").on(t.accountId, t.messageId, t.id),
