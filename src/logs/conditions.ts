@@ -56,6 +56,12 @@ export interface FilterShape {
   event?: string;
   /** The tag is already matched by a join. */
   tagDone?: boolean;
+  /**
+   * The time range is already narrowed to a tx range: check created_at only as a filter.
+   * (Written so the planner cannot estimate it; it would take the two correlated ranges
+   * for independent ones, expect a few rows, and sort the whole day index.)
+   */
+  timeAsFilter?: boolean;
 }
 
 export function filters(sql: Sql, f: LogFilter, s: FilterShape = {}): Query {
@@ -63,8 +69,7 @@ export function filters(sql: Sql, f: LogFilter, s: FilterShape = {}): Query {
   const eq = (name: string, v: string | undefined) => (v === undefined ? sql`` : sql`and ${c(name)} = ${v}`);
   const events = s.event !== undefined ? [s.event] : (f.events ?? []);
   return sql`
-    ${f.since ? sql`and ${c("created_at")} >= ${f.since}` : sql``}
-    ${f.until ? sql`and ${c("created_at")} < ${f.until}` : sql``}
+    ${timeRange(sql, f, c("created_at"), s.timeAsFilter ?? false)}
     ${f.type === "delivery" ? eventCondition(sql, s.alias, events) : acceptedCondition(sql, events)}
     ${eq("recipient", f.recipient)}
     ${f.recipientDomain === undefined ? sql`` : sql`and split_part(${c("recipient")}, '@', 2) = ${f.recipientDomain}`}
@@ -73,6 +78,14 @@ export function filters(sql: Sql, f: LogFilter, s: FilterShape = {}): Query {
     ${eq("channel", f.channel)}
     ${eq("message_id", f.messageId)}
     ${f.tag === undefined || s.tagDone ? sql`` : sql`and ${c("tags")} @> array[${f.tag}]::text[]`}`;
+}
+
+/** created_at within since/until; `opaque`: see FilterShape.timeAsFilter. */
+export function timeRange(sql: Sql, f: LogFilter, column: unknown, opaque: boolean): Query {
+  const col = column as Query;
+  const since = f.since ? (opaque ? sql`and (${col} >= ${f.since}) is not false` : sql`and ${col} >= ${f.since}`) : sql``;
+  const until = f.until ? (opaque ? sql`and (${col} < ${f.until}) is not false` : sql`and ${col} < ${f.until}`) : sql``;
+  return sql`${since} ${until}`;
 }
 
 function eventCondition(sql: Sql, alias: string | undefined, events: string[]): Query {

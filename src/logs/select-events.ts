@@ -19,7 +19,7 @@
 import type { Row } from "postgres";
 import type { Db, Sql } from "../db/client.ts";
 import { columns, logTable } from "./columns.ts";
-import { filters, type Query, visible, withHorizon } from "./conditions.ts";
+import { filters, type Query, timeRange, visible, withHorizon } from "./conditions.ts";
 import type { LogPosition } from "./cursor.ts";
 import type { LogFilter } from "./filter.ts";
 import { type TxRange, txRange } from "./tx-range.ts";
@@ -59,7 +59,7 @@ const limitClause = (sql: Sql, limit?: number) => (limit === undefined ? sql`` :
 function ordered(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
   const branch = (event?: string) => sql`
     select ${columns(sql, f)} from ${logTable(sql, f)}
-    where ${visible(sql, f.accountId, at)} ${filters(sql, f, { event })}
+    where ${visible(sql, f.accountId, at)} ${filters(sql, f, { event, timeAsFilter: Boolean(at.range) })}
     order by tx desc, id desc ${limitClause(sql, limit)}`;
   const events = f.type === "delivery" && f.events?.length ? [...new Set(f.events)] : [];
   if (events.length <= 1) return withHorizon(sql, branch(events[0]));
@@ -76,9 +76,8 @@ function byTag(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
       select ${columns(sql, f, "e")}
       from delivery_event_tags t join delivery_events e on e.id = t.event_id
       where ${visible(sql, f.accountId, at, "t")} and t.tag = ${f.tag ?? ""}
-        ${f.since ? sql`and t.created_at >= ${f.since}` : sql``}
-        ${f.until ? sql`and t.created_at < ${f.until}` : sql``}
-        ${filters(sql, f, { alias: "e", tagDone: true })}
+        ${timeRange(sql, f, sql`t.created_at`, Boolean(at.range))}
+        ${filters(sql, { ...f, since: undefined, until: undefined }, { alias: "e", tagDone: true })}
       order by t.tx desc, t.event_id desc ${limitClause(sql, limit)}`,
   );
 }
