@@ -179,8 +179,9 @@ export const deliveryEvents = pgTable(
 );
 
 /**
- * One row per tag of a delivery event, written by a statement trigger on delivery_events
- * (migration 0004), so that a tag filter reads its events already in page order.
+ * One row per tag of a delivery event, written by a row trigger on delivery_events that
+ * fires only for tagged events (migration 0006), so that a tag filter reads its events
+ * already in page order.
  */
 export const deliveryEventTags = pgTable(
   "delivery_event_tags",
