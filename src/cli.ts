@@ -69,6 +69,10 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     );
   }
   if (service.httpUrl) process.stdout.write(`API on ${service.httpUrl} (reference at ${service.httpUrl}/docs)\n`);
+  if (service.smtp) {
+    const { relayPort, submissionPort, smtpsPort } = service.smtp;
+    process.stdout.write(`SMTP relay on port ${relayPort}, submission (STARTTLS) on ${submissionPort}, SMTPS on ${smtpsPort}\n`);
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info("shutting down", { signal });
