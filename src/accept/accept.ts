@@ -8,7 +8,7 @@ import type { Db } from "../db/client.ts";
 import { signMessage } from "../domains/sign-message.ts";
 import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
-import { checkEmail, domainOf } from "./addresses.ts";
+import { checkEmail } from "./addresses.ts";
 import { type PolicyInput, policyFromHeaders, resolvePolicy } from "./policy.ts";
 import { type HeaderField, makeField, parseRaw } from "./raw-message.ts";
 import { checkEnvelopeSender } from "./sender-rules.ts";
@@ -106,4 +106,3 @@ export function hashRequest(parts: unknown): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
-export { domainOf };

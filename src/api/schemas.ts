@@ -37,10 +37,3 @@ export const MailboxSchema = z
     }),
   ])
   .openapi("Mailbox", { description: 'One address: "a@example.com", "Name <a@example.com>" or { email, name }.' });
-
-export const cursorQuery = {
-  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: "Page size (1-1000).", example: 100 }),
-  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page." }),
-};
-
-export const isoTime = (description: string) => z.string().openapi({ description, format: "date-time", example: "2026-11-27T09:00:00.000Z" });

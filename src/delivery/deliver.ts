@@ -102,7 +102,7 @@ async function afterRecord(ctx: DeliveryContext, msg: Claimed, recorded: Recorde
     );
   }
   if (recorded.cancelled && items.some((i) => i.event === "deferred")) {
-    await cancelWaiting(ctx.db, msg, ctx.config);
+    await cancelWaiting(ctx.db, msg);
   }
 }
 
@@ -131,7 +131,7 @@ async function finish(ctx: DeliveryContext, msg: Claimed, rcpts: Rcpt[], event: 
 }
 
 /** Cancels the recipients of a cancelled message that wait for a retry. */
-export async function cancelWaiting(db: Db, msg: MessageRef, _config?: Config): Promise<number> {
+export async function cancelWaiting(db: Db, msg: MessageRef): Promise<number> {
   const rows = await db.sql<{ id: number }[]>`
     select id from recipients where message_id = ${msg.id} and state = any(${WAITING_STATES}::text[])`;
   if (rows.length === 0) return 0;

@@ -2,7 +2,6 @@
 // recipient; the job layer decides what happens next (retry, bounce, expire).
 import type { ServiceCode } from "./service-codes.ts";
 
-export type FinalEvent = "delivered" | "bounced" | "expired" | "cancelled";
 export type OutcomeKind = "delivered" | "deferred" | "bounced";
 
 export interface Outcome {

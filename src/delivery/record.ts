@@ -9,7 +9,6 @@ import type { Outcome } from "./outcome.ts";
 
 export type RecipientState = "scheduled" | "queued" | "deferred" | "sending" | "delivered" | "bounced" | "expired" | "cancelled";
 export type LogEvent = "delivered" | "deferred" | "bounced" | "expired" | "cancelled";
-export const FINAL_STATES: RecipientState[] = ["delivered", "bounced", "expired", "cancelled"];
 export const WAITING_STATES: RecipientState[] = ["scheduled", "queued", "deferred"];
 
 export interface MessageRef {
