@@ -40,9 +40,10 @@ export class ConnectionPool {
 
   constructor(private readonly opts: PoolOptions) {}
 
-  async acquire(target: Target, tls: "opportunistic" | "required"): Promise<Lease> {
+  /** A connection to the target: an idle one when there is one (unless `fresh`), else a new one. */
+  async acquire(target: Target, tls: "opportunistic" | "required", fresh = false): Promise<Lease> {
     const key = `${target.ip}|${target.port}|${target.host}|${tls}`;
-    const list = this.idle.get(key);
+    const list = fresh ? undefined : this.idle.get(key);
     while (list && list.length > 0) {
       const entry = list.pop();
       if (!entry) break;

@@ -31,25 +31,34 @@ export async function attemptDomain(pool: ConnectionPool, input: AttemptInput): 
 async function attemptChunk(pool: ConnectionPool, input: AttemptInput, rcpts: string[]): Promise<Map<string, Outcome>> {
   let last: Outcome | undefined;
   for (const target of input.targets) {
-    let lease: Lease;
-    try {
-      lease = await pool.acquire(target, input.tls);
-    } catch (err) {
-      last = connectFailure(err, target);
-      if (last.kind === "bounced") break; // a 5xx greeting is this server's final word
-      continue;
-    }
-    let result = await send(lease, input, rcpts);
-    if ("error" in result && lease.reused && isStaleConnection(result.error)) {
-      pool.release({ ...lease, broken: true });
-      lease = await pool.acquire(target, input.tls).catch(() => lease);
-      if (!lease.broken) result = await send(lease, input, rcpts);
-    }
-    pool.release(lease, "error" in result);
-    return interpret(result, rcpts, lease);
+    const tried = await sendVia(pool, target, input, rcpts);
+    if ("outcomes" in tried) return tried.outcomes;
+    last = tried.failed;
+    if (last.kind === "bounced") break; // a 5xx greeting is this server's final word
   }
   const fallback = last ?? service("connection_failed", null, null, null, "no destination server");
   return new Map(rcpts.map((r) => [r, fallback]));
+}
+
+/** One transaction through one server; a reused connection the server had dropped is replaced once. */
+async function sendVia(
+  pool: ConnectionPool,
+  target: Target,
+  input: AttemptInput,
+  rcpts: string[],
+): Promise<{ outcomes: Map<string, Outcome> } | { failed: Outcome }> {
+  for (let fresh = false; ; fresh = true) {
+    let lease: Lease;
+    try {
+      lease = await pool.acquire(target, input.tls, fresh);
+    } catch (err) {
+      return { failed: connectFailure(err, target) };
+    }
+    const result = await send(lease, input, rcpts);
+    pool.release(lease, "error" in result);
+    if (!fresh && lease.reused && "error" in result && isStaleConnection(result.error)) continue;
+    return { outcomes: interpret(result, rcpts, lease) };
+  }
 }
 
 function send(lease: Lease, input: AttemptInput, rcpts: string[]): Promise<SendResult> {
@@ -65,9 +74,7 @@ function send(lease: Lease, input: AttemptInput, rcpts: string[]): Promise<SendR
     lease.conn.once("error", onError);
     lease.conn.once("end", onEnd);
     const envelope = { from: input.envelopeFrom === "" ? false : input.envelopeFrom, to: rcpts, size: input.raw.length };
-    lease.conn.send(envelope as SMTPConnection.Envelope, input.raw, (err, info) =>
-      done(err ? { error: err as SmtpError } : { info }),
-    );
+    lease.conn.send(envelope as SMTPConnection.Envelope, input.raw, (err, info) => done(err ? { error: err as SmtpError } : { info }));
   });
 }
 
@@ -124,13 +131,7 @@ function connectFailure(err: unknown, target: Target): Outcome {
   return service(name, target.host, target.ip, null, `${target.host} [${target.ip}]:${target.port} ${cause.originalCode ?? code ?? ""}`.trim());
 }
 
-export function service(
-  name: ServiceCode,
-  mxHost: string | null,
-  mxIp: string | null,
-  tls: boolean | null,
-  detail?: string,
-): Outcome {
+export function service(name: ServiceCode, mxHost: string | null, mxIp: string | null, tls: boolean | null, detail?: string): Outcome {
   const r = serviceReply(name, detail);
   return { kind: kindOfCode(r.code), code: r.code, enhanced: r.enhanced, response: r.response, source: "hikyaku", service: name, mxHost, mxIp, tls };
 }
