@@ -5,26 +5,20 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { advanceClock, now, resetClock } from "../src/clock.ts";
 import { deleteExpired } from "../src/logs/retention.ts";
-import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
-import { type Sink, startSink } from "./helpers/sink.ts";
+import { eventually, type MxWorld, startWithMx, type TestService } from "./helpers/service.ts";
 import { insertDelivery, insertReception } from "./logs-fixtures.ts";
 
-let dns: TestDns;
-let sink: Sink;
+let world: MxWorld;
 let hk: TestService;
 
 before(async () => {
-  sink = await startSink({ host: "127.0.0.2" });
-  dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
-  hk = await startTestService({ HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(sink.port) });
+  world = await startWithMx();
+  ({ hk } = world);
 });
 
 after(async () => {
   resetClock();
-  await hk?.stop();
-  await sink?.close();
-  await dns?.close();
+  await world?.stop();
 });
 
 const MINUTE = 60_000;

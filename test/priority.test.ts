@@ -2,30 +2,20 @@
 // after a queue of bulk ones is attempted before the bulk messages still waiting.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
-import { type Sink, startSink } from "./helpers/sink.ts";
+import { eventually, type MxWorld, startWithMx, type TestService } from "./helpers/service.ts";
+import type { Sink } from "./helpers/sink.ts";
 
-let dns: TestDns;
+let world: MxWorld;
 let sink: Sink;
 let hk: TestService;
 
 before(async () => {
-  sink = await startSink({ host: "127.0.0.2", starttls: false, dataDelayMs: 150 });
-  dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
-  hk = await startTestService({
-    HIKYAKU_DNS_SERVERS: dns.address,
-    HIKYAKU_MX_PORT: String(sink.port),
-    HIKYAKU_WORKER_CONCURRENCY: "1",
-    HIKYAKU_JOB_BATCH: "1",
-    HIKYAKU_DISPATCH_AHEAD: "1",
-  });
+  world = await startWithMx({ starttls: false, dataDelayMs: 150 }, { HIKYAKU_WORKER_CONCURRENCY: "1", HIKYAKU_JOB_BATCH: "1", HIKYAKU_DISPATCH_AHEAD: "1" });
+  ({ hk, sink } = world);
 });
 
 after(async () => {
-  await hk?.stop();
-  await sink?.close();
-  await dns?.close();
+  await world?.stop();
 });
 
 test("high is attempted before waiting bulk work", async () => {

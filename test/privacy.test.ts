@@ -4,11 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import nodemailer from "nodemailer";
-import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
-import { type Sink, startSink } from "./helpers/sink.ts";
+import { eventually, type MxWorld, startWithMx, type TestService } from "./helpers/service.ts";
+import type { Sink } from "./helpers/sink.ts";
 
-let dns: TestDns;
+let world: MxWorld;
 let sink: Sink;
 let hk: TestService;
 let output = "";
@@ -46,18 +45,18 @@ function capture(stream: NodeJS.WriteStream) {
 before(async () => {
   capture(process.stdout);
   capture(process.stderr);
-  sink = await startSink({ host: "127.0.0.2", onRcpt: (rcpt) => (rcpt.startsWith("unknown@") ? { code: 550, message: "5.1.1 user unknown" } : undefined) });
-  dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
-  hk = await startTestService({ HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(sink.port), HIKYAKU_LOG_LEVEL: "debug" });
+  world = await startWithMx(
+    { onRcpt: (rcpt) => (rcpt.startsWith("unknown@") ? { code: 550, message: "5.1.1 user unknown" } : undefined) },
+    { HIKYAKU_LOG_LEVEL: "debug" },
+  );
+  ({ hk, sink } = world);
   const put = await hk.api("PUT", "/v1/source-ips", { ips: ["127.0.0.1"] });
   assert.equal(put.status, 200, JSON.stringify(put.body));
 });
 
 after(async () => {
   for (const r of restore) r();
-  await hk?.stop();
-  await sink?.close();
-  await dns?.close();
+  await world?.stop();
 });
 
 /** Every table and column that can hold text or bytes, in every schema of the database. */

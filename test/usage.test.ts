@@ -3,26 +3,20 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { advanceClock, now, resetClock } from "../src/clock.ts";
-import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
-import { type Sink, startSink } from "./helpers/sink.ts";
+import { eventually, type MxWorld, startWithMx, type TestService } from "./helpers/service.ts";
 
-let dns: TestDns;
-let sink: Sink;
+let world: MxWorld;
 let hk: TestService;
 const ADMIN = { authorization: "Bearer test-admin-token-0123456789" };
 
 before(async () => {
-  sink = await startSink({ host: "127.0.0.2", onRcpt: (rcpt) => (rcpt.startsWith("unknown@") ? { code: 550, message: "5.1.1 user unknown" } : undefined) });
-  dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
-  hk = await startTestService({ HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(sink.port) });
+  world = await startWithMx({ onRcpt: (rcpt) => (rcpt.startsWith("unknown@") ? { code: 550, message: "5.1.1 user unknown" } : undefined) });
+  ({ hk } = world);
 });
 
 after(async () => {
   resetClock();
-  await hk?.stop();
-  await sink?.close();
-  await dns?.close();
+  await world?.stop();
 });
 
 async function send(key: string, to: string | string[]) {

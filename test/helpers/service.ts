@@ -6,6 +6,8 @@ import postgres from "postgres";
 import { createAccount } from "../../src/accounts/accounts.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type Service, startService } from "../../src/service.ts";
+import { startDns, type TestDns } from "./dns-server.ts";
+import { type Sink, type SinkOptions, startSink } from "./sink.ts";
 
 export async function testDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env.HIKYAKU_TEST_ADMIN_URL;
@@ -110,4 +112,29 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false | nu
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+export interface MxWorld {
+  hk: TestService;
+  /** The destination MX for ok.test (mx.ok.test → 127.0.0.2). */
+  sink: Sink;
+  dns: TestDns;
+  stop(): Promise<void>;
+}
+
+/** A Hikyaku whose MX look-ups go to a loopback DNS server where ok.test's MX is one sink on 127.0.0.2. */
+export async function startWithMx(sinkOptions: SinkOptions = {}, env: Record<string, string> = {}): Promise<MxWorld> {
+  const sink = await startSink({ host: "127.0.0.2", ...sinkOptions });
+  const dns = await startDns({ "ok.test": { MX: [{ exchange: "mx.ok.test", priority: 10 }] }, "mx.ok.test": { A: ["127.0.0.2"] } });
+  const hk = await startTestService({ HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(sink.port), ...env });
+  return {
+    hk,
+    sink,
+    dns,
+    async stop() {
+      await hk.stop();
+      await sink.close();
+      await dns.close();
+    },
+  };
 }
