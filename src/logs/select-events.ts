@@ -62,11 +62,11 @@ function ordered(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
     where ${visible(sql, f.accountId, at)} ${filters(sql, f, { event, timeAsFilter: Boolean(at.range) })}
     order by tx desc, id desc ${limitClause(sql, limit)}`;
   const events = f.type === "delivery" && f.events?.length ? [...new Set(f.events)] : [];
-  if (events.length <= 1) return withHorizon(sql, branch(events[0]));
+  if (events.length <= 1) return withHorizon(sql, branch(events[0]), at.after);
   // One index range per event, merged: `event = any(...)` could not come out of the
   // (account_id, event, tx, id) index already in page order.
   const union = events.slice(1).reduce((all, e) => sql`${all} union all (${branch(e)})`, sql`(${branch(events[0])})`);
-  return withHorizon(sql, sql`select * from (${union}) e order by tx desc, id desc ${limitClause(sql, limit)}`);
+  return withHorizon(sql, sql`select * from (${union}) e order by tx desc, id desc ${limitClause(sql, limit)}`, at.after);
 }
 
 function byTag(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
@@ -79,5 +79,6 @@ function byTag(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
         ${timeRange(sql, f, sql`t.created_at`, Boolean(at.range))}
         ${filters(sql, { ...f, since: undefined, until: undefined }, { alias: "e", tagDone: true })}
       order by t.tx desc, t.event_id desc ${limitClause(sql, limit)}`,
+    at.after,
   );
 }
