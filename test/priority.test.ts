@@ -9,12 +9,23 @@ let world: MxWorld;
 let sink: Sink;
 let hk: TestService;
 
+// The destination answers no DATA until every message of the test has been accepted, so
+// the backlog is really waiting however slow the machine is.
+let release: () => void = () => {};
+const allAccepted = new Promise<void>((resolve) => {
+  release = resolve;
+});
+
 before(async () => {
-  world = await startWithMx({ starttls: false, dataDelayMs: 150 }, { HIKYAKU_WORKER_CONCURRENCY: "1", HIKYAKU_JOB_BATCH: "1", HIKYAKU_DISPATCH_AHEAD: "1" });
+  world = await startWithMx(
+    { starttls: false, dataDelayMs: 20, holdData: allAccepted },
+    { HIKYAKU_WORKER_CONCURRENCY: "1", HIKYAKU_JOB_BATCH: "1", HIKYAKU_DISPATCH_AHEAD: "1" },
+  );
   ({ hk, sink } = world);
 });
 
 after(async () => {
+  release();
   await world?.stop();
 });
 
@@ -29,6 +40,7 @@ test("high is attempted before waiting bulk work", async () => {
   const high = await hk.api("POST", "/v1/messages", { from: "city@shop.test", to: "resident@ok.test", subject: "EVACUATE", text: "now", priority: "high" });
   assert.equal(high.status, 202);
   assert.equal(normal.status, 202);
+  release();
   await sink.waitFor(10, 20_000);
   const order = sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())?.[1]);
   const hi = order.indexOf("EVACUATE");

@@ -25,6 +25,8 @@ export interface SinkOptions {
   onRcpt?: RcptRule;
   onData?: DataRule;
   dataDelayMs?: number /* wait before answering DATA */;
+  /** Every DATA answer also waits for this (after dataDelayMs): a test holds the destination busy until it is ready. */
+  holdData?: Promise<unknown>;
   greetingDelayMs?: number;
   size?: number;
 }
@@ -149,8 +151,12 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
           settleWaiters();
           callback(null, `OK: queued as sink-${messages.length}`);
         };
-        if (opts.dataDelayMs) later(opts.dataDelayMs, finish);
-        else finish();
+        const held = () => {
+          if (opts.holdData) void opts.holdData.then(() => (closed ? undefined : finish()));
+          else finish();
+        };
+        if (opts.dataDelayMs) later(opts.dataDelayMs, held);
+        else held();
       });
     },
   };
