@@ -1,8 +1,10 @@
 // Turns the HTTP door's structured JSON into an RFC 5322 message with nodemailer's
 // MailComposer. Bcc recipients go only into the envelope, never into a header.
 import MailComposer from "nodemailer/lib/mail-composer";
+import type MimeNode from "nodemailer/lib/mime-node";
 import { AppError } from "../errors.ts";
 import type { Mailbox } from "./addresses.ts";
+import { buildInline } from "./mime-build.ts";
 
 export interface Attachment {
   filename: string;
@@ -80,6 +82,12 @@ function decodeAttachment(a: Attachment, i: number): { filename: string; content
 const addr = (m: Mailbox) => (m.name ? { name: m.name, address: m.email } : m.email);
 
 export async function compose(input: ComposeInput): Promise<Buffer> {
+  const root = composeTree(input);
+  return buildInline(root) ?? (await root.build());
+}
+
+/** The checked input as MailComposer's compiled MIME tree, not yet written out. */
+export function composeTree(input: ComposeInput): MimeNode {
   checkText(input.subject, "subject");
   const headers = checkHeaders(input.headers ?? {});
   const attachments = (input.attachments ?? []).map(decodeAttachment);
@@ -98,5 +106,5 @@ export async function compose(input: ComposeInput): Promise<Buffer> {
     disableFileAccess: true,
     disableUrlAccess: true,
   });
-  return composer.compile().build();
+  return composer.compile();
 }
