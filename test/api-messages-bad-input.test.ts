@@ -37,6 +37,19 @@ async function stored(accountId: string) {
   return { ...row };
 }
 
+/** A request body sent in pieces with Transfer-Encoding: chunked, so it has no Content-Length. */
+function chunked(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(at, at + 4096));
+      at += 4096;
+    },
+  });
+}
+
 const NOTHING = { messages: 0, recipients: 0, queue: 0, accepted_events: 0, idempotency_keys: 0, usage: 0 };
 
 interface Refusal {
@@ -116,6 +129,23 @@ describe("the request itself", () => {
   test("a body over the HTTP limit is 413 before it is read", async () => {
     const text = "x".repeat(Math.ceil(MAX_BYTES * 1.4) + 70 * 1024);
     await refused({ ...ok, text }, { status: 413, code: "message_too_large", field: null, says: String(MAX_BYTES) });
+  });
+
+  test("a chunked body (no Content-Length) over the HTTP limit is 413 too", async () => {
+    const before = await stored(hk.accountId);
+    // Not even JSON: the limit must stop it while it streams in, before anything parses it.
+    const json = `{"text": "${"x".repeat(Math.ceil(MAX_BYTES * 1.4) + 70 * 1024)}`;
+    const res = await fetch(`${hk.url}/v1/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${hk.key}`, "content-type": "application/json" },
+      body: chunked(json),
+      duplex: "half",
+    } as RequestInit);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(res.status, 413, JSON.stringify(body));
+    assert.equal(body.error.code, "message_too_large");
+    assert.match(body.error.message, new RegExp(String(MAX_BYTES)));
+    assert.deepEqual(await stored(hk.accountId), before);
   });
 
   test("a composed message over HIKYAKU_MAX_MESSAGE_BYTES is 413", async () => {
@@ -343,6 +373,16 @@ describe("what is accepted", () => {
     assert.match(text, /\r\nSubject: lf\r\n/);
     assert.match(text, /\r\n\r\nline one\r\nline two\r\n$/);
     assert.deepEqual(received.envelope, { from: "a@shop.test", to: ["b@example.test"] });
+  });
+
+  test("a chunked body (no Content-Length) within the limit is accepted", async () => {
+    const res = await fetch(`${hk.url}/v1/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other.key}`, "content-type": "application/json" },
+      body: chunked(JSON.stringify({ ...ok, to: "chunked@example.test" })),
+      duplex: "half",
+    } as RequestInit);
+    assert.equal(res.status, 202, await res.text());
   });
 
   test("a display name with a quoted comma, and a Japanese display name, are one address each", async () => {
