@@ -43,10 +43,14 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.openAPIRegistry.registerComponent("securitySchemes", "admin", { type: "http", scheme: "bearer", description: "HIKYAKU_ADMIN_TOKEN." });
 
   app.use("*", async (c, next) => {
-    c.set("requestId", `req_${uuidv7().replace(/-/g, "")}`);
+    const requestId = `req_${uuidv7().replace(/-/g, "")}`;
+    c.set("requestId", requestId);
     c.set("deps", deps);
+    // Before next(): every response made from this context (errors too) takes it over. Set
+    // after the response exists, it would make hono rebuild that response as a full
+    // WHATWG Response with a body stream, for every request.
+    c.header("X-Request-Id", requestId);
     await next();
-    c.header("X-Request-Id", c.get("requestId"));
   });
   app.use("/v1/*", async (c, next) => {
     if (c.req.path.startsWith("/v1/admin/")) return adminAuth(c, next, deps);
