@@ -1,6 +1,7 @@
 // Commits an accepted message: its row, its bytes, its recipients, its outbox row and
-// its reception event in one statement (atomic, one round trip). The caller answers
-// 202 or 250 only after this returns. With an idempotency key the key is claimed in
+// its reception event in one statement (atomic, one round trip), shared with the other
+// messages accepted at the same moment (group commit, below). The caller answers 202 or
+// 250 only after that statement has committed. With an idempotency key the key is claimed in
 // the same transaction, so a retried request can never store the message twice.
 import type { Db, Tx } from "../db/client.ts";
 import { AppError } from "../errors.ts";
@@ -30,19 +31,18 @@ export interface StoreInput {
 
 export async function storeMessage(db: Db, input: StoreInput): Promise<Accepted> {
   const { sub } = input;
-  if (!sub.idempotency) return insert(db.sql, input, uuidv7());
+  if (!sub.idempotency) return batcherFor(db).add(input);
   const idem = sub.idempotency;
   try {
     return await db.sql.begin(async (tx) => {
-      const messageId = uuidv7();
       const claimed = await tx`
         insert into idempotency_keys (account_id, key, request_hash, status, response, created_at)
         values (${sub.accountId}, ${idem.key}, ${idem.requestHash}, 202, '{}'::jsonb, ${input.at})
         on conflict (account_id, key) do nothing returning 1`;
       if (claimed.length === 0) throw new Replay();
-      const accepted = await insert(tx, input, messageId);
+      const [accepted] = await insert(tx, [input]);
       await tx`update idempotency_keys set response = ${tx.json(accepted as never)} where account_id = ${sub.accountId} and key = ${idem.key}`;
-      return accepted;
+      return accepted as Accepted;
     });
   } catch (err) {
     if (!(err instanceof Replay)) throw err;
@@ -69,48 +69,152 @@ async function replay(db: Db, accountId: string, idem: { key: string; requestHas
  */
 export const usageShard = () => Math.floor(Math.random() * 64);
 
-async function insert(sql: Db["sql"] | Tx, input: StoreInput, id: string): Promise<Accepted> {
-  const { sub, policy, envelope, at } = input;
-  const deliverableAt = policy.sendAt ?? at;
-  const expiresAt = new Date(deliverableAt.getTime() + policy.lifetime * 1000);
-  const state = policy.sendAt ? "scheduled" : "queued";
-  const domains = envelope.recipients.map(domainOf);
+// Group commit. Each statement costs a round trip, a commit and its WAL flush whatever
+// it carries, and on these machines every socket write and wake-up is dear. So while
+// MAX_IN_FLIGHT statements are running, the messages accepted meanwhile wait and go
+// together in the next one; a lone message goes at once, with no timer. A batch that
+// fails commits nothing; its messages are then tried one by one, so one bad message
+// cannot refuse the others.
+const MAX_IN_FLIGHT = 2;
+const MAX_BATCH = 64;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+interface Waiting {
+  input: StoreInput;
+  resolve: (a: Accepted) => void;
+  reject: (err: unknown) => void;
+}
+
+class Batcher {
+  private queue: Waiting[] = [];
+  private inFlight = 0;
+  constructor(private readonly db: Db) {}
+
+  add(input: StoreInput): Promise<Accepted> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && n < MAX_BATCH && (n === 0 || bytes + (this.queue[n]?.input.raw.length ?? 0) <= MAX_BATCH_BYTES)) {
+        bytes += this.queue[n]?.input.raw.length ?? 0;
+        n++;
+      }
+      const batch = this.queue.splice(0, n);
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Waiting[]): Promise<void> {
+    try {
+      const accepted = await insert(this.db.sql, batch.map((w) => w.input));
+      for (const [i, w] of batch.entries()) w.resolve(accepted[i] as Accepted);
+    } catch (err) {
+      if (batch.length === 1) return batch[0]?.reject(err);
+      await Promise.all(batch.map((w) => insert(this.db.sql, [w.input]).then(([a]) => w.resolve(a as Accepted), w.reject)));
+    }
+  }
+}
+
+const batchers = new WeakMap<Db, Batcher>();
+function batcherFor(db: Db): Batcher {
+  const known = batchers.get(db);
+  if (known) return known;
+  const b = new Batcher(db);
+  batchers.set(db, b);
+  return b;
+}
+
+/** One statement for any number of messages: rows, bytes, recipients, outbox rows, reception events, usage. */
+async function insert(sql: Db["sql"] | Tx, inputs: StoreInput[]): Promise<Accepted[]> {
+  const rows = inputs.map((input, n) => {
+    const { sub, policy, envelope, at } = input;
+    const deliverableAt = policy.sendAt ?? at;
+    return {
+      n,
+      id: uuidv7(),
+      account_id: sub.accountId,
+      channel: sub.channel,
+      source_ip: sub.sourceIp,
+      envelope_from: envelope.from,
+      message_id_header: input.messageIdHeader,
+      priority: PRIORITIES[policy.priority],
+      lifetime: policy.lifetime,
+      retry_interval: policy.retryInterval,
+      tags: policy.tags,
+      metadata: sub.metadata ?? null,
+      size_bytes: input.raw.length,
+      created_at: at,
+      deliverable_at: deliverableAt,
+      expires_at: new Date(deliverableAt.getTime() + policy.lifetime * 1000),
+      pending: envelope.recipients.length,
+      quiet_hours: policy.quietHours ?? null,
+      state: policy.sendAt ? "scheduled" : "queued",
+      code: sub.channel === "smtp" ? 250 : 202,
+    };
+  });
+  // Recipients flattened, each with the number of its message; the bytes as base64 text
+  // (postgres.js sends an array of Buffers as one bytea).
+  const rcptOf = inputs.flatMap((input, n) => input.envelope.recipients.map(() => n));
+  const addresses = inputs.flatMap((input) => input.envelope.recipients);
   await sql`
-    with m as (
+    with input as (
+      select * from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(
+        n int, id uuid, account_id uuid, channel text, source_ip text, envelope_from text, message_id_header text,
+        priority int, lifetime int, retry_interval int, tags text[], metadata jsonb, size_bytes int,
+        created_at timestamptz, deliverable_at timestamptz, expires_at timestamptz, pending int, quiet_hours jsonb,
+        state text, code int)
+    ),
+    m as (
       insert into messages (id, account_id, channel, source_ip, envelope_from, message_id_header, priority, lifetime,
         retry_interval, tags, metadata, size_bytes, created_at, deliverable_at, expires_at, pending, quiet_hours)
-      values (${id}, ${sub.accountId}, ${sub.channel}, ${sub.sourceIp}, ${envelope.from}, ${input.messageIdHeader},
-        ${PRIORITIES[policy.priority]}, ${policy.lifetime}, ${policy.retryInterval}, ${policy.tags}::text[],
-        ${sub.metadata ? sql.json(sub.metadata as never) : null}, ${input.raw.length}, ${at}, ${deliverableAt},
-        ${expiresAt}, ${envelope.recipients.length}, ${policy.quietHours ? sql.json(policy.quietHours as never) : null})
-      returning id
+      select id, account_id, channel, source_ip, envelope_from, message_id_header, priority, lifetime,
+        retry_interval, tags, metadata, size_bytes, created_at, deliverable_at, expires_at, pending, quiet_hours
+      from input order by n
     ),
-    c as (insert into message_contents (message_id, raw) select id, ${input.raw} from m),
+    c as (
+      insert into message_contents (message_id, raw)
+      select i.id, decode(b.raw, 'base64')
+      from unnest(${inputs.map((i) => i.raw.toString("base64"))}::text[]) with ordinality as b(raw, k)
+      join input i on i.n = b.k - 1
+    ),
     r as (
       insert into recipients (message_id, address, domain, state, updated_at)
-      select m.id, t.address, t.domain, ${state}, ${at}
-      from m, unnest(${envelope.recipients}::text[], ${domains}::text[]) with ordinality as t(address, domain, n)
-      order by t.n
+      select i.id, t.address, t.domain, i.state, i.created_at
+      from unnest(${rcptOf}::int[], ${addresses}::text[], ${addresses.map(domainOf)}::text[]) with ordinality as t(n, address, domain, k)
+      join input i on i.n = t.n
+      order by t.k
     ),
-    q as (insert into delivery_queue (message_id, run_at, priority) select id, ${deliverableAt}, ${PRIORITIES[policy.priority]} from m),
+    q as (insert into delivery_queue (message_id, run_at, priority) select id, deliverable_at, priority from input),
     usage as (
       insert into usage_counters (account_id, month, shard, messages_accepted, recipients_accepted)
-      select a.id, to_char(${at}::timestamptz at time zone a.time_zone, 'YYYY-MM'), ${usageShard()}, 1, ${envelope.recipients.length}
-      from accounts a, m where a.id = ${sub.accountId} and ${envelope.from} <> ''
+      select a.id, to_char(i.created_at at time zone a.time_zone, 'YYYY-MM') as month, ${usageShard()}, count(*), sum(i.pending)
+      from input i join accounts a on a.id = i.account_id
+      where i.envelope_from <> ''
+      group by a.id, month
       on conflict (account_id, month, shard) do update set
         messages_accepted = usage_counters.messages_accepted + excluded.messages_accepted,
         recipients_accepted = usage_counters.recipients_accepted + excluded.recipients_accepted
     )
     insert into reception_events (account_id, created_at, channel, source_ip, envelope_sender, recipient_count,
       accepted, code, enhanced_code, reason, message_id)
-    select ${sub.accountId}, ${at}, ${sub.channel}, ${sub.sourceIp}, ${envelope.from}, ${envelope.recipients.length},
-      true, ${sub.channel === "smtp" ? 250 : 202}, '2.0.0', 'accepted', id from m`;
-  return {
-    id,
-    message_id: input.messageIdHeader,
-    state,
-    send_at: policy.sendAt?.toISOString() ?? null,
-    expires_at: expiresAt.toISOString(),
-    recipients: envelope.recipients.map((email) => ({ email, state })),
-  };
+    select account_id, created_at, channel, source_ip, envelope_from, pending, true, code, '2.0.0', 'accepted', id
+    from input order by n`;
+  return rows.map((row, n) => ({
+    id: row.id,
+    message_id: row.message_id_header,
+    state: row.state as Accepted["state"],
+    send_at: inputs[n]?.policy.sendAt?.toISOString() ?? null,
+    expires_at: row.expires_at.toISOString(),
+    recipients: (inputs[n]?.envelope.recipients ?? []).map((email) => ({ email, state: row.state as Accepted["state"] })),
+  }));
 }
