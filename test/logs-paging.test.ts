@@ -104,15 +104,28 @@ test("a full walk is in one stable order: later walks keep it and only add event
     } while (cursor);
     return ids;
   };
+  // The slow transaction writes first and stays open until the first walk is done.
+  let inserted = () => {};
+  const slowInserted = new Promise<void>((r) => {
+    inserted = r;
+  });
+  let walked = () => {};
+  const firstWalkDone = new Promise<void>((r) => {
+    walked = r;
+  });
   const slow = sql.begin(async (tx) => {
     await insertDelivery(tx as never, { accountId: hk.accountId, recipient: "slow@example.jp" });
-    await sleep(300);
+    inserted();
+    await firstWalkDone;
   });
-  await sleep(50);
-  await insertDelivery(sql, { accountId: hk.accountId, recipient: "quick@example.jp" });
+  await slowInserted;
+  const quick = await insertDelivery(sql, { accountId: hk.accountId, recipient: "quick@example.jp" });
   const during = await walk();
+  walked();
   await slow;
   const afterwards = await walk();
+  assert.ok(!during.includes(quick), "an event is held back while an older transaction is still open");
+  assert.ok(afterwards.includes(quick));
   assert.equal(new Set(during).size, during.length);
   assert.deepEqual(afterwards.slice(afterwards.length - during.length), during, "the earlier walk is an unchanged tail of the later one");
   const top = await hk.api("GET", "/v1/logs?limit=2");
