@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test } from "node:test";
 import { accept, type Submission } from "../src/accept/accept.ts";
-import { startTestService, type TestService } from "./helpers/service.ts";
+import { deferred, startTestService, type TestService } from "./helpers/service.ts";
 
 let hk: TestService;
 let other: { accountId: string };
@@ -43,23 +43,17 @@ test("concurrent submissions share statements, and each is stored exactly as giv
   // Holds both accounts' rows, so the first statements wait on their foreign keys and the
   // rest queue up behind them the way they do under load; then lets go.
   async function together(batch: Submission[]) {
-    let release = () => {};
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked = () => {};
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
+    const released = deferred();
+    const locked = deferred();
     const holder = sql.begin(async (tx) => {
       await tx`select 1 from accounts where id = any(${[hk.accountId, other.accountId]}::uuid[]) for update`;
-      locked();
-      await released;
+      locked.resolve();
+      await released.promise;
     });
-    await isLocked;
+    await locked.promise;
     const pending = Promise.allSettled(batch.map((s) => accept(deps, s)));
     await new Promise((r) => setTimeout(r, 300));
-    release();
+    released.resolve();
     await holder;
     return pending;
   }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { insertDelivery } from "./logs-fixtures.ts";
-import { startTestService, type TestService } from "./helpers/service.ts";
+import { deferred, startTestService, type TestService } from "./helpers/service.ts";
 
 let hk: TestService;
 
@@ -105,23 +105,17 @@ test("a full walk is in one stable order: later walks keep it and only add event
     return ids;
   };
   // The slow transaction writes first and stays open until the first walk is done.
-  let inserted = () => {};
-  const slowInserted = new Promise<void>((r) => {
-    inserted = r;
-  });
-  let walked = () => {};
-  const firstWalkDone = new Promise<void>((r) => {
-    walked = r;
-  });
+  const slowInserted = deferred();
+  const firstWalkDone = deferred();
   const slow = sql.begin(async (tx) => {
     await insertDelivery(tx as never, { accountId: hk.accountId, recipient: "slow@example.jp" });
-    inserted();
-    await firstWalkDone;
+    slowInserted.resolve();
+    await firstWalkDone.promise;
   });
-  await slowInserted;
+  await slowInserted.promise;
   const quick = await insertDelivery(sql, { accountId: hk.accountId, recipient: "quick@example.jp" });
   const during = await walk();
-  walked();
+  firstWalkDone.resolve();
   await slow;
   const afterwards = await walk();
   assert.ok(!during.includes(quick), "an event is held back while an older transaction is still open");

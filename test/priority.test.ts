@@ -2,7 +2,7 @@
 // after a queue of bulk ones is attempted before the bulk messages still waiting.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { eventually, type MxWorld, startWithMx, type TestService } from "./helpers/service.ts";
+import { deferred, eventually, type MxWorld, startWithMx, type TestService } from "./helpers/service.ts";
 import type { Sink } from "./helpers/sink.ts";
 
 let world: MxWorld;
@@ -11,21 +11,18 @@ let hk: TestService;
 
 // The destination answers no DATA until every message of the test has been accepted, so
 // the backlog is really waiting however slow the machine is.
-let release: () => void = () => {};
-const allAccepted = new Promise<void>((resolve) => {
-  release = resolve;
-});
+const allAccepted = deferred();
 
 before(async () => {
   world = await startWithMx(
-    { starttls: false, dataDelayMs: 20, holdData: allAccepted },
+    { starttls: false, dataDelayMs: 20, holdData: allAccepted.promise },
     { HIKYAKU_WORKER_CONCURRENCY: "1", HIKYAKU_JOB_BATCH: "1", HIKYAKU_DISPATCH_AHEAD: "1" },
   );
   ({ hk, sink } = world);
 });
 
 after(async () => {
-  release();
+  allAccepted.resolve();
   await world?.stop();
 });
 
@@ -40,7 +37,7 @@ test("high is attempted before waiting bulk work", async () => {
   const high = await hk.api("POST", "/v1/messages", { from: "city@shop.test", to: "resident@ok.test", subject: "EVACUATE", text: "now", priority: "high" });
   assert.equal(high.status, 202);
   assert.equal(normal.status, 202);
-  release();
+  allAccepted.resolve();
   await sink.waitFor(10, 20_000);
   const order = sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString())?.[1]);
   const hi = order.indexOf("EVACUATE");

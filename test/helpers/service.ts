@@ -98,6 +98,15 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   };
 }
 
+/** A promise and the function that settles it: a signal between a test and the code it holds back. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** Polls until fn returns a truthy value, or fails with `what` after timeoutMs. */
 export async function eventually<T>(fn: () => Promise<T | undefined | false | null>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
