@@ -20,7 +20,8 @@ export interface PoolOptions {
   heloName: string;
   timeoutMs: number;
   idleMs?: number;
-  maxIdlePerKey?: number;
+  /** Connections open at once to one destination address (default 16). */
+  maxPerDestination?: number;
 }
 
 export class ConnectError extends Error {
@@ -34,26 +35,62 @@ export class ConnectError extends Error {
   }
 }
 
+/** What the pool knows of one destination (address, port, name, TLS mode). */
+interface Destination {
+  /** Connections open now: in use, idle, or being opened. */
+  open: number;
+  idle: { lease: Lease; timer: NodeJS.Timeout }[];
+  /** Transactions waiting for a connection: handed one as soon as another transaction ends. */
+  waiters: { resolve: (lease: Lease | undefined) => void; timer: NodeJS.Timeout }[];
+}
+
+/**
+ * At most `maxPerDestination` connections to one destination. A transaction that finds
+ * them all busy waits for the next one to come free and reuses it, rather than opening
+ * (and then quitting) a connection of its own: under load that churn (TCP, greeting,
+ * EHLO, STARTTLS, QUIT for each message) was most of the worker's work, and it is what
+ * receiving servers count against a sender. A waiter that has waited a whole SMTP
+ * timeout opens one anyway, so a stuck destination cannot hold the others back forever.
+ */
 export class ConnectionPool {
-  private readonly idle = new Map<string, { lease: Lease; timer: NodeJS.Timeout }[]>();
+  private readonly destinations = new Map<string, Destination>();
   private closed = false;
 
   constructor(private readonly opts: PoolOptions) {}
 
+  private get maxPerDestination(): number {
+    return this.opts.maxPerDestination ?? 16;
+  }
+
   /** A connection to the target: an idle one when there is one (unless `fresh`), else a new one. */
   async acquire(target: Target, tls: "opportunistic" | "required", fresh = false): Promise<Lease> {
     const key = `${target.ip}|${target.port}|${target.host}|${tls}`;
-    const list = fresh ? undefined : this.idle.get(key);
-    while (list && list.length > 0) {
-      const entry = list.pop();
-      if (!entry) break;
-      clearTimeout(entry.timer);
-      if (!entry.lease.broken) {
-        entry.lease.reused = true;
-        return entry.lease;
+    const d = this.destination(key);
+    if (!fresh) {
+      const idle = this.takeIdle(d);
+      if (idle) return idle;
+      if (d.open >= this.maxPerDestination) {
+        const handed = await new Promise<Lease | undefined>((resolve) => {
+          const waiter = {
+            resolve,
+            timer: setTimeout(() => {
+              d.waiters.splice(d.waiters.indexOf(waiter), 1);
+              resolve(undefined);
+            }, this.opts.timeoutMs),
+          };
+          d.waiters.push(waiter);
+        });
+        if (handed) return handed;
       }
     }
-    return this.open(target, key, tls);
+    if (this.closed) throw new ConnectError("the connection pool is closed", "ECONNECTION", undefined);
+    d.open++;
+    try {
+      return await this.open(target, key, tls);
+    } catch (err) {
+      this.freed(d);
+      throw err;
+    }
   }
 
   /**
@@ -63,7 +100,7 @@ export class ConnectionPool {
    */
   release(lease: Lease, needsReset = false): void {
     if (lease.broken || this.closed) {
-      lease.conn.close();
+      this.discard(lease, "close");
       return;
     }
     if (!needsReset) {
@@ -72,41 +109,89 @@ export class ConnectionPool {
     }
     lease.conn.reset((err) => {
       if (err || lease.broken || this.closed) {
-        lease.conn.close();
+        this.discard(lease, "close");
         return;
       }
       this.keep(lease);
     });
   }
 
+  close(): void {
+    this.closed = true;
+    for (const d of this.destinations.values()) {
+      for (const { lease, timer } of d.idle) {
+        clearTimeout(timer);
+        lease.conn.quit();
+      }
+      d.idle = [];
+      for (const w of d.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.resolve(undefined);
+      }
+    }
+  }
+
+  private destination(key: string): Destination {
+    let d = this.destinations.get(key);
+    if (!d) {
+      d = { open: 0, idle: [], waiters: [] };
+      this.destinations.set(key, d);
+    }
+    return d;
+  }
+
+  private takeIdle(d: Destination): Lease | undefined {
+    for (let entry = d.idle.pop(); entry; entry = d.idle.pop()) {
+      clearTimeout(entry.timer);
+      if (!entry.lease.broken) {
+        entry.lease.reused = true;
+        return entry.lease;
+      }
+      this.discard(entry.lease, "close");
+    }
+    return undefined;
+  }
+
+  /** A connection free again: to the longest waiter, else idle for a while, else quit. */
   private keep(lease: Lease): void {
-    const list = this.idle.get(lease.key) ?? [];
-    if (list.length >= (this.opts.maxIdlePerKey ?? 16)) {
-      lease.conn.quit();
+    const d = this.destination(lease.key);
+    const waiter = d.waiters.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      lease.reused = true;
+      waiter.resolve(lease);
+      return;
+    }
+    if (d.idle.length >= this.maxPerDestination) {
+      this.discard(lease, "quit");
       return;
     }
     const entry = {
       lease,
       timer: setTimeout(() => {
-        const i = list.indexOf(entry);
-        if (i >= 0) list.splice(i, 1);
-        lease.conn.quit();
+        const i = d.idle.indexOf(entry);
+        if (i >= 0) d.idle.splice(i, 1);
+        this.discard(lease, "quit");
       }, this.opts.idleMs ?? 15_000),
     };
     entry.timer.unref();
-    list.push(entry);
-    this.idle.set(lease.key, list);
+    d.idle.push(entry);
   }
 
-  close(): void {
-    this.closed = true;
-    for (const list of this.idle.values()) {
-      for (const { lease, timer } of list) {
-        clearTimeout(timer);
-        lease.conn.quit();
-      }
+  private discard(lease: Lease, how: "quit" | "close"): void {
+    if (how === "quit") lease.conn.quit();
+    else lease.conn.close();
+    this.freed(this.destination(lease.key));
+  }
+
+  /** One connection fewer: a waiter may open its own now. */
+  private freed(d: Destination): void {
+    d.open--;
+    const waiter = d.waiters.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(undefined);
     }
-    this.idle.clear();
   }
 
   private async open(target: Target, key: string, tls: "opportunistic" | "required"): Promise<Lease> {
