@@ -65,7 +65,7 @@ test("concurrent submissions share statements, and each is stored exactly as giv
   assert.ok((t?.n ?? 40) <= 10, `${t?.n} transactions for 40 messages`);
 
   // An account that does not exist: its insert fails the batch it lands in, and the
-  // others of that batch are then stored one by one.
+  // others of that batch are stored in smaller batches, split until it is alone.
   const orphan = submission(999, { accountId: randomUUID() });
   const second = await together([...subs.slice(40, 50), orphan, ...subs.slice(50)]);
   const results = [...first, ...second];

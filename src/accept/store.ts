@@ -1,9 +1,10 @@
 // Commits an accepted message: its row, its bytes, its recipients, its outbox row and
 // its reception event in one statement (atomic, one round trip), shared with the other
-// messages accepted at the same moment (group commit, below). The caller answers 202 or
+// messages accepted at the same moment (group commit). The caller answers 202 or
 // 250 only after that statement has committed. With an idempotency key the key is claimed in
 // the same transaction, so a retried request can never store the message twice.
 import type { Db, Tx } from "../db/client.ts";
+import { GroupCommit } from "../db/group-commit.ts";
 import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
 import { PRIORITIES } from "../worker/dispatcher.ts";
@@ -31,7 +32,7 @@ export interface StoreInput {
 
 export async function storeMessage(db: Db, input: StoreInput): Promise<Accepted> {
   const { sub } = input;
-  if (!sub.idempotency) return batcherFor(db).add(input);
+  if (!sub.idempotency) return groupFor(db).add(input);
   const idem = sub.idempotency;
   try {
     return await db.sql.begin(async (tx) => {
@@ -69,69 +70,15 @@ async function replay(db: Db, accountId: string, idem: { key: string; requestHas
  */
 export const usageShard = () => Math.floor(Math.random() * 64);
 
-// Group commit. Each statement costs a round trip, a commit and its WAL flush whatever
-// it carries, and on these machines every socket write and wake-up is dear. So while
-// MAX_IN_FLIGHT statements are running, the messages accepted meanwhile wait and go
-// together in the next one; a lone message goes at once, with no timer. A batch that
-// fails commits nothing; its messages are then tried one by one, so one bad message
-// cannot refuse the others.
-const MAX_IN_FLIGHT = 2;
-const MAX_BATCH = 64;
-const MAX_BATCH_BYTES = 4 * 1024 * 1024;
-
-interface Waiting {
-  input: StoreInput;
-  resolve: (a: Accepted) => void;
-  reject: (err: unknown) => void;
-}
-
-class Batcher {
-  private queue: Waiting[] = [];
-  private inFlight = 0;
-  constructor(private readonly db: Db) {}
-
-  add(input: StoreInput): Promise<Accepted> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
-      let bytes = 0;
-      let n = 0;
-      while (n < this.queue.length && n < MAX_BATCH && (n === 0 || bytes + (this.queue[n]?.input.raw.length ?? 0) <= MAX_BATCH_BYTES)) {
-        bytes += this.queue[n]?.input.raw.length ?? 0;
-        n++;
-      }
-      const batch = this.queue.splice(0, n);
-      this.inFlight++;
-      void this.run(batch).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
-  }
-
-  private async run(batch: Waiting[]): Promise<void> {
-    try {
-      const accepted = await insert(this.db.sql, batch.map((w) => w.input));
-      for (const [i, w] of batch.entries()) w.resolve(accepted[i] as Accepted);
-    } catch (err) {
-      if (batch.length === 1) return batch[0]?.reject(err);
-      await Promise.all(batch.map((w) => insert(this.db.sql, [w.input]).then(([a]) => w.resolve(a as Accepted), w.reject)));
-    }
-  }
-}
-
-const batchers = new WeakMap<Db, Batcher>();
-function batcherFor(db: Db): Batcher {
-  const known = batchers.get(db);
+// Group commit (src/db/group-commit.ts): messages accepted at the same moment share one
+// statement, up to about 4 MB of them (a recipient counted as a kilobyte).
+const groups = new WeakMap<Db, GroupCommit<StoreInput, Accepted>>();
+function groupFor(db: Db): GroupCommit<StoreInput, Accepted> {
+  const known = groups.get(db);
   if (known) return known;
-  const b = new Batcher(db);
-  batchers.set(db, b);
-  return b;
+  const g = new GroupCommit((inputs: StoreInput[]) => insert(db.sql, inputs), { weight: (i) => i.raw.length + 1024 * i.envelope.recipients.length, maxWeight: 4 * 1024 * 1024 });
+  groups.set(db, g);
+  return g;
 }
 
 /** One statement for any number of messages: rows, bytes, recipients, outbox rows, reception events, usage. */

@@ -1,9 +1,10 @@
 // The one writer of delivery outcomes. In a single statement (so atomically, and in one
-// round trip) it moves recipients to their new state, writes exactly one log event per
-// recipient that actually moved, counts down the message's pending recipients, deletes
-// the message bytes once nothing is pending, and queues the next attempt if any
-// recipient was deferred.
+// round trip, shared with the other calls made at the same moment) it moves recipients
+// to their new state, writes exactly one log event per recipient that actually moved,
+// counts down the message's pending recipients, deletes the message bytes once nothing
+// is pending, and queues the next attempt if any recipient was deferred.
 import type { Sql, Tx } from "../db/client.ts";
+import { GroupCommit } from "../db/group-commit.ts";
 import { usageShard } from "../accept/store.ts";
 import type { Outcome } from "./outcome.ts";
 
@@ -48,67 +49,123 @@ export interface Recorded {
   failed: { id: number; address: string; state: "bounced" | "expired" }[];
 }
 
+const NOTHING: Recorded = { moved: 0, pending: null, cancelled: false, failed: [] };
+
 export async function recordOutcomes(sql: Sql | Tx, msg: MessageRef, items: RecipientOutcome[], opts: RecordOptions): Promise<Recorded> {
-  if (items.length === 0) return { moved: 0, pending: null, cancelled: false, failed: [] };
-  const col = <T>(f: (i: RecipientOutcome) => T) => items.map(f);
-  const rows = await sql<Recorded[]>`
-    with input as (
+  if (items.length === 0) return NOTHING;
+  return groupFor(sql).add({ msg, items, opts });
+}
+
+interface Call {
+  msg: MessageRef;
+  items: RecipientOutcome[];
+  opts: RecordOptions;
+}
+
+// Group commit (src/db/group-commit.ts): calls made at the same moment share one
+// statement, up to 2,000 recipients of them; each keeps its own guard (`from`), events,
+// retry and answer.
+const groups = new WeakMap<object, GroupCommit<Call, Recorded>>();
+function groupFor(sql: Sql | Tx): GroupCommit<Call, Recorded> {
+  const known = groups.get(sql);
+  if (known) return known;
+  const g = new GroupCommit((calls: Call[]) => recordMany(sql, calls), { weight: (c) => c.items.length, maxWeight: 2000 });
+  groups.set(sql, g);
+  return g;
+}
+
+/** One statement for any number of calls, each answered as if it had been made alone. */
+async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
+  const meta = calls.map(({ msg, opts }, c) => ({
+    c,
+    message_id: msg.id,
+    account_id: msg.accountId,
+    envelope_sender: msg.envelopeFrom,
+    source_ip: msg.sourceIp,
+    channel: msg.channel,
+    priority: msg.priority,
+    tags: msg.tags,
+    at: opts.at,
+    retry_at: opts.retryAt ?? opts.at,
+    attempt_offset: opts.attemptOffset ?? 0,
+    from_states: opts.from,
+  }));
+  const all = calls.flatMap((call, c) => call.items.map((item) => ({ c, item })));
+  const col = <T>(f: (i: RecipientOutcome) => T) => all.map(({ item }) => f(item));
+  const rows = await sql<(Recorded & { c: number })[]>`
+    with calls as (
+      select * from jsonb_to_recordset(${sql.json(meta as never)}::jsonb) as x(
+        c int, message_id uuid, account_id uuid, envelope_sender text, source_ip text, channel text, priority int,
+        tags text[], at timestamptz, retry_at timestamptz, attempt_offset int, from_states text[])
+    ),
+    input as (
       select * from unnest(
-        ${col((i) => i.recipientId)}::bigint[], ${col((i) => i.event)}::text[], ${col((i) => i.outcome.code)}::int[],
-        ${col((i) => i.outcome.enhanced)}::text[], ${col((i) => i.outcome.response)}::text[],
-        ${col((i) => i.outcome.source)}::text[], ${col((i) => i.outcome.mxHost)}::text[],
-        ${col((i) => i.outcome.mxIp)}::text[],
+        ${all.map((a) => a.c)}::int[], ${col((i) => i.recipientId)}::bigint[], ${col((i) => i.event)}::text[],
+        ${col((i) => i.outcome.code)}::int[], ${col((i) => i.outcome.enhanced)}::text[], ${col((i) => i.outcome.response)}::text[],
+        ${col((i) => i.outcome.source)}::text[], ${col((i) => i.outcome.mxHost)}::text[], ${col((i) => i.outcome.mxIp)}::text[],
         -- postgres.js serialises boolean arrays wrongly, so TLS travels as text
         ${col((i) => (i.outcome.tls === null ? null : String(i.outcome.tls)))}::text[]
-      ) as t(id, event, code, enhanced, response, source, mx_host, mx_ip, tls)
+      ) as t(c, id, event, code, enhanced, response, source, mx_host, mx_ip, tls)
     ),
     moved as (
       update recipients r
       set state = i.event, last_code = i.code, last_enhanced_code = i.enhanced,
-          last_response = i.response, updated_at = ${opts.at}
-      from input i
-      where r.id = i.id and r.message_id = ${msg.id} and r.state = any(${opts.from}::text[])
-      returning r.id, r.address, r.attempts, r.state
+          last_response = i.response, updated_at = k.at
+      from input i join calls k on k.c = i.c
+      where r.id = i.id and r.message_id = k.message_id and r.state = any(k.from_states)
+      returning r.id, r.message_id, r.address, r.attempts, r.state, i.c
     ),
     events as (
       insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender,
         source_ip, channel, attempt, mx_host, mx_ip, tls, code, enhanced_code, response, code_source, tags)
-      select ${msg.accountId}, ${opts.at}, i.event, ${msg.id}, m.address, ${msg.envelopeFrom}, ${msg.sourceIp},
-        ${msg.channel}, m.attempts + ${opts.attemptOffset ?? 0}, i.mx_host, i.mx_ip, i.tls::bool, i.code, i.enhanced,
-        i.response, i.source, ${msg.tags}::text[]
-      from moved m join input i on i.id = m.id
-      returning 1
+      select k.account_id, k.at, i.event, k.message_id, m.address, k.envelope_sender, k.source_ip,
+        k.channel, m.attempts + k.attempt_offset, i.mx_host, i.mx_ip, i.tls::bool, i.code, i.enhanced,
+        i.response, i.source, k.tags
+      from moved m join input i on i.id = m.id and i.c = m.c join calls k on k.c = m.c
+    ),
+    counted as (
+      select message_id, count(*) filter (where state <> 'deferred') as finals from moved group by message_id
     ),
     msg as (
-      update messages set pending = pending - (select count(*) from moved where state <> 'deferred')
-      where id = ${msg.id} and exists (select 1 from moved)
-      returning pending
+      update messages g set pending = g.pending - n.finals
+      from counted n where g.id = n.message_id
+      returning g.id, g.pending
     ),
     content as (
-      delete from message_contents where message_id = ${msg.id} and exists (select 1 from msg where pending = 0)
+      delete from message_contents where message_id in (select id from msg where pending = 0)
     ),
     retry as (
       insert into delivery_queue (message_id, run_at, priority)
-      select ${msg.id}, ${opts.retryAt ?? opts.at}, ${msg.priority}
-      where exists (select 1 from moved where state = 'deferred')
-        and not exists (select 1 from messages where id = ${msg.id} and cancelled_at is not null)
+      select k.message_id, min(k.retry_at), min(k.priority)
+      from moved m join calls k on k.c = m.c
+      where m.state = 'deferred'
+        and not exists (select 1 from messages where id = k.message_id and cancelled_at is not null)
+      group by k.message_id
       on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)
     ),
     usage as (
       insert into usage_counters (account_id, month, shard, delivered, bounced, expired)
-      select a.id, to_char(${opts.at}::timestamptz at time zone a.time_zone, 'YYYY-MM'), ${usageShard()},
+      select a.id, to_char(k.at at time zone a.time_zone, 'YYYY-MM') as month, ${usageShard()},
         count(*) filter (where m.state = 'delivered'), count(*) filter (where m.state = 'bounced'),
         count(*) filter (where m.state = 'expired')
-      from moved m, accounts a where a.id = ${msg.accountId} and ${msg.envelopeFrom} <> ''
-      group by a.id having count(*) filter (where m.state in ('delivered', 'bounced', 'expired')) > 0
+      from moved m join calls k on k.c = m.c join accounts a on a.id = k.account_id
+      where k.envelope_sender <> ''
+      group by a.id, month
+      having count(*) filter (where m.state in ('delivered', 'bounced', 'expired')) > 0
       on conflict (account_id, month, shard) do update set
         delivered = usage_counters.delivered + excluded.delivered,
         bounced = usage_counters.bounced + excluded.bounced,
         expired = usage_counters.expired + excluded.expired
     )
-    select (select count(*) from events)::int as moved, (select pending from msg) as pending,
-      (select cancelled_at is not null from messages where id = ${msg.id}) as cancelled,
+    select k.c,
+      (select count(*) from moved m where m.c = k.c)::int as moved,
+      (select pending from msg where msg.id = k.message_id and exists (select 1 from moved m where m.c = k.c)) as pending,
+      (select cancelled_at is not null from messages where id = k.message_id) as cancelled,
       (select coalesce(json_agg(json_build_object('id', m.id, 'address', m.address, 'state', m.state)), '[]'::json)
-       from moved m where m.state in ('bounced', 'expired')) as failed`;
-  return rows[0] ?? { moved: 0, pending: null, cancelled: false, failed: [] };
+       from moved m where m.c = k.c and m.state in ('bounced', 'expired')) as failed
+    from calls k order by k.c`;
+  return calls.map((_, c) => {
+    const row = rows.find((r) => r.c === c);
+    return row ? { moved: row.moved, pending: row.pending, cancelled: row.cancelled, failed: row.failed } : NOTHING;
+  });
 }

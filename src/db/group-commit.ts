@@ -1,0 +1,70 @@
+// Group commit for statements that can carry many items. Every statement costs a round
+// trip, a commit and its WAL flush whatever it carries, and on small shared machines each
+// socket write and wake-up is dear. So while `maxInFlight` statements run, the items that
+// arrive meanwhile wait and go together in the next one; a lone item goes at once, with
+// no timer, so a quiet service adds no latency. The caller's write must be one statement:
+// a batch that fails has written nothing, and is split in halves and tried again until the
+// item that fails is alone, so one bad item cannot fail the others.
+export interface GroupCommitOptions<I> {
+  /** Statements running at once (default 2). */
+  maxInFlight?: number;
+  /** The size an item adds to a batch (default 1). */
+  weight?: (item: I) => number;
+  /** A batch stops growing at this total weight; a heavier item still goes, alone. */
+  maxWeight: number;
+}
+
+interface Waiting<I, O> {
+  item: I;
+  resolve: (out: O) => void;
+  reject: (err: unknown) => void;
+}
+
+export class GroupCommit<I, O> {
+  private queue: Waiting<I, O>[] = [];
+  private inFlight = 0;
+
+  /** `write` must answer one result per item, in order. */
+  constructor(
+    private readonly write: (items: I[]) => Promise<O[]>,
+    private readonly opts: GroupCommitOptions<I>,
+  ) {}
+
+  add(item: I): Promise<O> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const weight = this.opts.weight ?? (() => 1);
+    while (this.inFlight < (this.opts.maxInFlight ?? 2) && this.queue.length > 0) {
+      let total = 0;
+      let n = 0;
+      for (const w of this.queue) {
+        const next = weight(w.item);
+        if (n > 0 && total + next > this.opts.maxWeight) break;
+        total += next;
+        n++;
+      }
+      const batch = this.queue.splice(0, n);
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Waiting<I, O>[]): Promise<void> {
+    try {
+      const out = await this.write(batch.map((w) => w.item));
+      for (const [i, w] of batch.entries()) w.resolve(out[i] as O);
+    } catch (err) {
+      if (batch.length === 1) return batch[0]?.reject(err);
+      const half = Math.ceil(batch.length / 2);
+      await Promise.all([this.run(batch.slice(0, half)), this.run(batch.slice(half))]);
+    }
+  }
+}
