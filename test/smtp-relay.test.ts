@@ -6,6 +6,7 @@ import nodemailer from "nodemailer";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
+import { refusal } from "./helpers/smtp-client.ts";
 
 let dns: TestDns;
 let sink: Sink;
@@ -41,15 +42,6 @@ function relay(localAddress = "127.0.0.1") {
 }
 
 const crlf = (lines: string[]) => Buffer.from(`${lines.join("\r\n")}\r\n`, "utf8");
-
-async function refusal(p: Promise<unknown>): Promise<{ responseCode: number; response: string }> {
-  const err = (await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )) as { responseCode: number; response: string } | undefined;
-  assert.ok(err, "the server refused");
-  return err;
-}
 
 async function receptionEvents(filter: (e: any) => boolean, n = 1): Promise<any[]> {
   return eventually(async () => {

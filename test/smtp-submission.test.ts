@@ -9,7 +9,7 @@ import { advanceClock, resetClock } from "../src/clock.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
-import { type RawSmtp, rawSmtp } from "./helpers/smtp-client.ts";
+import { type RawSmtp, rawSmtp, refusal } from "./helpers/smtp-client.ts";
 
 let dns: TestDns;
 let sink: Sink;
@@ -61,15 +61,6 @@ async function tlsSession(localAddress?: string): Promise<RawSmtp> {
   return c;
 }
 
-async function failure(p: Promise<unknown>): Promise<{ responseCode: number; response: string }> {
-  const err = (await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  )) as { responseCode: number; response: string } | undefined;
-  assert.ok(err, "the server refused");
-  return err;
-}
-
 describe("SMTP credentials API", () => {
   test("creates with a chosen or generated username, lists without passwords, revokes", async () => {
     assert.match(cred.username, /^hk-[0-9a-f]{12}$/);
@@ -97,7 +88,7 @@ describe("SMTP credentials API", () => {
     assert.equal(foreign.status, 404, "another account's credentials look unknown");
     assert.equal((await hk.api("DELETE", `/v1/smtp-credentials/${named.body.id}`)).status, 204);
     assert.equal((await hk.api("DELETE", `/v1/smtp-credentials/${named.body.id}`)).status, 404);
-    const revoked = await failure(
+    const revoked = await refusal(
       submission({ user: "city-alerts", pass: named.body.password }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") }),
     );
     assert.equal(revoked.responseCode, 535);
@@ -183,7 +174,7 @@ describe("submission", () => {
       for (let i = 0; i < 3 && done < 10; i++, done++) assert.equal((await c.command(plain(`guess-${done}`, "x"))).code, 535);
       c.close();
     }
-    const locked = await failure(submission({ localAddress: ip }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") }));
+    const locked = await refusal(submission({ localAddress: ip }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") }));
     assert.equal(locked.responseCode, 454);
     assert.match(locked.response, /^454 4\.7\.0 /);
     const persistent = await tlsSession(ip);
@@ -205,7 +196,7 @@ describe("submission", () => {
       for (let i = 0; i < tries; i++) assert.equal((await c.command(plain("victim", `guess-${i}`))).code, 535);
       c.close();
     }
-    const locked = await failure(
+    const locked = await refusal(
       submission({ user: "victim", pass: victim.password, localAddress: "127.0.0.14" }).sendMail({
         envelope: { from: "a@city.test", to: ["a@ok.test"] },
         raw: message("x"),

@@ -1,5 +1,6 @@
 // A bare SMTP client for tests that must send exactly the bytes they mean (smuggling
 // payloads, pipelined commands), which nodemailer rightly refuses to produce.
+import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
 
@@ -113,4 +114,14 @@ export async function rawSmtp(opts: RawOptions): Promise<RawSmtp> {
     close: () => socket.destroy(),
   };
   return client;
+}
+
+/** The error a nodemailer client call was refused with; fails the test if it was not refused. */
+export async function refusal(p: Promise<unknown>): Promise<{ responseCode: number; response: string }> {
+  const err = (await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { responseCode: number; response: string } | undefined;
+  assert.ok(err, "the server refused");
+  return err;
 }
