@@ -4,7 +4,7 @@
 // 250 only after that statement has committed. With an idempotency key the key is claimed in
 // the same transaction, so a retried request can never store the message twice.
 import type { Db, Tx } from "../db/client.ts";
-import { GroupCommit } from "../db/group-commit.ts";
+import { groupCommitPer } from "../db/group-commit.ts";
 import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
 import { PRIORITIES } from "../worker/dispatcher.ts";
@@ -72,14 +72,10 @@ export const usageShard = () => Math.floor(Math.random() * 64);
 
 // Group commit (src/db/group-commit.ts): messages accepted at the same moment share one
 // statement, up to about 4 MB of them (a recipient counted as a kilobyte).
-const groups = new WeakMap<Db, GroupCommit<StoreInput, Accepted>>();
-function groupFor(db: Db): GroupCommit<StoreInput, Accepted> {
-  const known = groups.get(db);
-  if (known) return known;
-  const g = new GroupCommit((inputs: StoreInput[]) => insert(db.sql, inputs), { weight: (i) => i.raw.length + 1024 * i.envelope.recipients.length, maxWeight: 4 * 1024 * 1024 });
-  groups.set(db, g);
-  return g;
-}
+const groupFor = groupCommitPer((db: Db, inputs: StoreInput[]) => insert(db.sql, inputs), {
+  weight: (i) => i.raw.length + 1024 * i.envelope.recipients.length,
+  maxWeight: 4 * 1024 * 1024,
+});
 
 /** One statement for any number of messages: rows, bytes, recipients, outbox rows, reception events, usage. */
 async function insert(sql: Db["sql"] | Tx, inputs: StoreInput[]): Promise<Accepted[]> {

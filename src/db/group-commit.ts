@@ -68,3 +68,22 @@ export class GroupCommit<I, O> {
     }
   }
 }
+
+/**
+ * One GroupCommit per database client (a service in tests may run beside another):
+ * `groupFor(client)` makes it on first use, and `write` is handed that client.
+ */
+export function groupCommitPer<K extends object, I, O>(
+  write: (client: K, items: I[]) => Promise<O[]>,
+  opts: GroupCommitOptions<I>,
+): (client: K) => GroupCommit<I, O> {
+  const groups = new WeakMap<K, GroupCommit<I, O>>();
+  return (client) => {
+    let group = groups.get(client);
+    if (!group) {
+      group = new GroupCommit((items: I[]) => write(client, items), opts);
+      groups.set(client, group);
+    }
+    return group;
+  };
+}

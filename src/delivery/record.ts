@@ -4,7 +4,7 @@
 // counts down the message's pending recipients, deletes the message bytes once nothing
 // is pending, and queues the next attempt if any recipient was deferred.
 import type { Sql, Tx } from "../db/client.ts";
-import { GroupCommit } from "../db/group-commit.ts";
+import { groupCommitPer } from "../db/group-commit.ts";
 import { usageShard } from "../accept/store.ts";
 import type { Outcome } from "./outcome.ts";
 
@@ -65,14 +65,7 @@ interface Call {
 // Group commit (src/db/group-commit.ts): calls made at the same moment share one
 // statement, up to 2,000 recipients of them; each keeps its own guard (`from`), events,
 // retry and answer.
-const groups = new WeakMap<object, GroupCommit<Call, Recorded>>();
-function groupFor(sql: Sql | Tx): GroupCommit<Call, Recorded> {
-  const known = groups.get(sql);
-  if (known) return known;
-  const g = new GroupCommit((calls: Call[]) => recordMany(sql, calls), { weight: (c) => c.items.length, maxWeight: 2000 });
-  groups.set(sql, g);
-  return g;
-}
+const groupFor = groupCommitPer((sql: Sql | Tx, calls: Call[]) => recordMany(sql, calls), { weight: (c) => c.items.length, maxWeight: 2000 });
 
 /** One statement for any number of calls, each answered as if it had been made alone. */
 async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
@@ -92,7 +85,7 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
   }));
   const all = calls.flatMap((call, c) => call.items.map((item) => ({ c, item })));
   const col = <T>(f: (i: RecipientOutcome) => T) => all.map(({ item }) => f(item));
-  const rows = await sql<(Recorded & { c: number })[]>`
+  const rows = await sql<Recorded[]>`
     with calls as (
       select * from jsonb_to_recordset(${sql.json(meta as never)}::jsonb) as x(
         c int, message_id uuid, account_id uuid, envelope_sender text, source_ip text, channel text, priority int,
@@ -157,15 +150,12 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
         bounced = usage_counters.bounced + excluded.bounced,
         expired = usage_counters.expired + excluded.expired
     )
-    select k.c,
+    select
       (select count(*) from moved m where m.c = k.c)::int as moved,
       (select pending from msg where msg.id = k.message_id and exists (select 1 from moved m where m.c = k.c)) as pending,
       (select cancelled_at is not null from messages where id = k.message_id) as cancelled,
       (select coalesce(json_agg(json_build_object('id', m.id, 'address', m.address, 'state', m.state)), '[]'::json)
        from moved m where m.c = k.c and m.state in ('bounced', 'expired')) as failed
     from calls k order by k.c`;
-  return calls.map((_, c) => {
-    const row = rows.find((r) => r.c === c);
-    return row ? { moved: row.moved, pending: row.pending, cancelled: row.cancelled, failed: row.failed } : NOTHING;
-  });
+  return [...rows]; // one row per call, in call order
 }
