@@ -84,11 +84,12 @@ export class ConnectionPool {
       }
     }
     if (this.closed) throw new ConnectError("the connection pool is closed", "ECONNECTION", undefined);
-    d.open++;
+    // Looked up again: while this call waited, the entry may have been forgotten (freed()).
+    this.destination(key).open++;
     try {
       return await this.open(target, key, tls);
     } catch (err) {
-      this.freed(d);
+      this.freed(key);
       throw err;
     }
   }
@@ -181,17 +182,21 @@ export class ConnectionPool {
   private discard(lease: Lease, how: "quit" | "close"): void {
     if (how === "quit") lease.conn.quit();
     else lease.conn.close();
-    this.freed(this.destination(lease.key));
+    this.freed(lease.key);
   }
 
   /** One connection fewer: a waiter may open its own now. */
-  private freed(d: Destination): void {
+  private freed(key: string): void {
+    const d = this.destination(key);
     d.open--;
     const waiter = d.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
       waiter.resolve(undefined);
     }
+    // Forget a destination with nothing open, so a long-lived worker does not keep one
+    // entry for every server it ever talked to.
+    if (d.open <= 0 && d.idle.length === 0 && d.waiters.length === 0) this.destinations.delete(key);
   }
 
   private async open(target: Target, key: string, tls: "opportunistic" | "required"): Promise<Lease> {
