@@ -16,7 +16,9 @@ const allAccepted = deferred();
 before(async () => {
   world = await startWithMx(
     { starttls: false, dataDelayMs: 20, holdData: allAccepted.promise },
-    { HIKYAKU_WORKER_CONCURRENCY: "1", HIKYAKU_JOB_BATCH: "1", HIKYAKU_DISPATCH_AHEAD: "1" },
+    // A held DATA must never time out into a deferral (5 s in other tests), which would
+    // let the slot take the next bulk message while the test is still posting.
+    { HIKYAKU_WORKER_CONCURRENCY: "1", HIKYAKU_JOB_BATCH: "1", HIKYAKU_DISPATCH_AHEAD: "1", HIKYAKU_SMTP_TIMEOUT: "60" },
   );
   ({ hk, sink } = world);
 });
