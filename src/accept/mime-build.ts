@@ -35,8 +35,9 @@ export function buildInline(root: MimeNode): Buffer | undefined {
   if (!writable(node)) return undefined;
   const out: Buffer[] = [];
   write(node, out);
-  const last = out.length ? out[out.length - 1] : undefined;
-  const lastByte = last?.length ? last[last.length - 1] : undefined;
+  // LastNewline looks at the last byte written, whichever chunk carried it.
+  const last = [...out].reverse().find((chunk) => chunk.length > 0);
+  const lastByte = last?.[last.length - 1];
   if (lastByte === 0x0d) out.push(Buffer.from("\n"));
   else if (lastByte !== 0x0a) out.push(Buffer.from("\r\n"));
   return Buffer.concat(out);
