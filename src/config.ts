@@ -4,9 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 
-const bool = z
-  .enum(["true", "false", "1", "0", "yes", "no"])
-  .transform((v) => v === "true" || v === "1" || v === "yes");
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -27,7 +25,10 @@ function parseHostPort(text: string, defaultPort: number): HostPort | undefined 
 
 const routes = z.string().transform((text, ctx) => {
   const map = new Map<string, HostPort>();
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf("=");
     const domain = part.slice(0, eq).trim().toLowerCase();
     const target = eq > 0 ? parseHostPort(part.slice(eq + 1), 25) : undefined;
@@ -42,7 +43,10 @@ const routes = z.string().transform((text, ctx) => {
 
 const dnsServers = z.string().transform((text, ctx) => {
   const list: string[] = [];
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const hp = parseHostPort(part, 53);
     if (!hp) {
       ctx.addIssue({ code: "custom", message: `"${part}" is not ip[:port]` });
@@ -54,7 +58,10 @@ const dnsServers = z.string().transform((text, ctx) => {
 });
 
 const roles = z.string().transform((text, ctx) => {
-  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (list.length === 0) {
     ctx.addIssue({ code: "custom", message: "name at least one role (api, smtp, worker)" });
     return z.NEVER;
@@ -103,7 +110,11 @@ export const configSchema = z.object({
   /** Port of destination MX servers; only tests change it (their MX servers are not on 25). */
   HIKYAKU_MX_PORT: port.default(25),
   /** Largest accepted message, in bytes (HTTP body and SMTP SIZE). */
-  HIKYAKU_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  HIKYAKU_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   /** Default retry interval for temporary failures, in seconds. */
   HIKYAKU_RETRY_INTERVAL: seconds(1, 3600).default(60),
   /** Default message lifetime (queue TTL), in seconds. */

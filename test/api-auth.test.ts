@@ -172,7 +172,15 @@ describe("admin API", () => {
   test("a wrong, missing or API-key token gets 401 and creates nothing", async () => {
     const count = async () => (await hk.service.db.sql`select count(*)::int as n from accounts`)[0]?.n as number;
     const before = await count();
-    for (const auth of [undefined, "Bearer wrong-token-0123456789", `Bearer ${ADMIN}x`, `Bearer ${ADMIN.slice(0, -1)}`, `Bearer ${hk.key}`, ADMIN, `Basic ${ADMIN}`]) {
+    for (const auth of [
+      undefined,
+      "Bearer wrong-token-0123456789",
+      `Bearer ${ADMIN}x`,
+      `Bearer ${ADMIN.slice(0, -1)}`,
+      `Bearer ${hk.key}`,
+      ADMIN,
+      `Basic ${ADMIN}`,
+    ]) {
       const res = await call("POST", "/v1/admin/accounts", auth, { name: "Intruder" });
       assert.equal(res.status, 401, `${auth}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, "unauthorized");

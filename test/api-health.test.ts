@@ -112,7 +112,10 @@ describe("OpenAPI", () => {
         }
         for (const param of path.match(/\{(\w+)\}/g) ?? []) {
           const name = param.slice(1, -1);
-          assert.ok(op.parameters?.some((p: any) => p.name === name && p.in === "path" && p.required), `${where} declares path parameter ${name}`);
+          assert.ok(
+            op.parameters?.some((p: any) => p.name === name && p.in === "path" && p.required),
+            `${where} declares path parameter ${name}`,
+          );
         }
       }
     }
@@ -122,7 +125,25 @@ describe("OpenAPI", () => {
     const ref = doc.paths["/v1/messages"].post.requestBody.content["application/json"].schema.$ref as string;
     const schema = doc.components.schemas[ref.split("/").pop() as string];
     assert.equal(schema.additionalProperties, false);
-    for (const k of ["from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers", "attachments", "return_path", "raw", "envelope", "send_at", "lifetime", "tags", "metadata"]) {
+    for (const k of [
+      "from",
+      "to",
+      "cc",
+      "bcc",
+      "reply_to",
+      "subject",
+      "text",
+      "html",
+      "headers",
+      "attachments",
+      "return_path",
+      "raw",
+      "envelope",
+      "send_at",
+      "lifetime",
+      "tags",
+      "metadata",
+    ]) {
       assert.ok(schema.properties[k], `${k} is documented`);
     }
     for (const k of Object.keys(schema.properties)) assert.match(k, /^[a-z][a-z0-9_]*$/, `${k} is snake_case`);

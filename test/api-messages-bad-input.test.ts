@@ -151,7 +151,10 @@ describe("the request itself", () => {
   test("a composed message over HIKYAKU_MAX_MESSAGE_BYTES is 413", async () => {
     await refused({ ...ok, text: "y".repeat(MAX_BYTES + 100) }, { status: 413, code: "message_too_large", field: undefined, says: String(MAX_BYTES) });
     const raw = `From: a@shop.test\r\nTo: b@example.test\r\n\r\n${"z".repeat(MAX_BYTES)}`;
-    await refused({ raw, envelope: { from: "a@shop.test", to: ["b@example.test"] } }, { status: 413, code: "message_too_large", field: "raw", says: String(MAX_BYTES) });
+    await refused(
+      { raw, envelope: { from: "a@shop.test", to: ["b@example.test"] } },
+      { status: 413, code: "message_too_large", field: "raw", says: String(MAX_BYTES) },
+    );
   });
 });
 
@@ -242,20 +245,46 @@ describe("content", () => {
   });
 
   test("headers that may not be set are refused, naming the header", async () => {
-    for (const name of ["Bcc", "bcc", "Content-Transfer-Encoding", "From", "To", "Message-ID", "Date", "Content-Type", "Return-Path", "DKIM-Signature", "X-Hikyaku-Send-At", "X-Hikyaku-Priority", "x-hikyaku-anything"]) {
+    for (const name of [
+      "Bcc",
+      "bcc",
+      "Content-Transfer-Encoding",
+      "From",
+      "To",
+      "Message-ID",
+      "Date",
+      "Content-Type",
+      "Return-Path",
+      "DKIM-Signature",
+      "X-Hikyaku-Send-At",
+      "X-Hikyaku-Priority",
+      "x-hikyaku-anything",
+    ]) {
       await refused({ ...ok, headers: { [name]: "x@example.test" } }, invalid(`headers.${name}`));
     }
   });
 
   test("invalid base64 in attachments names the attachment", async () => {
     for (const content of ["not base64!", "aGk", "a===", "####"]) {
-      await refused({ ...ok, attachments: [{ filename: "a.txt", content: "aGk=" }, { filename: "b.txt", content }] }, invalid("attachments[1].content"));
+      await refused(
+        {
+          ...ok,
+          attachments: [
+            { filename: "a.txt", content: "aGk=" },
+            { filename: "b.txt", content },
+          ],
+        },
+        invalid("attachments[1].content"),
+      );
     }
   });
 
   test("bad attachment names and types are refused", async () => {
     await refused({ ...ok, attachments: [{ filename: "a\r\n.txt", content: "aGk=" }] }, invalid("attachments[0].filename"));
-    await refused({ ...ok, attachments: [{ filename: "a.txt", content: "aGk=", content_type: "text/plain\r\nBcc: x@evil.test" }] }, invalid("attachments[0].content_type"));
+    await refused(
+      { ...ok, attachments: [{ filename: "a.txt", content: "aGk=", content_type: "text/plain\r\nBcc: x@evil.test" }] },
+      invalid("attachments[0].content_type"),
+    );
     await refused({ ...ok, attachments: [{ filename: "a.txt", content: "aGk=", content_type: "not a type" }] }, invalid("attachments[0].content_type"));
   });
 });
@@ -274,7 +303,14 @@ describe("raw", () => {
 
   test("raw combined with structured fields is refused, naming the field", async () => {
     for (const k of ["from", "to", "cc", "bcc", "subject", "text", "html", "headers", "attachments", "return_path", "reply_to"] as const) {
-      const value = k === "headers" ? { "X-A": "1" } : k === "attachments" ? [{ filename: "a", content: "aGk=" }] : k === "bcc" || k === "cc" || k === "to" || k === "from" || k === "reply_to" || k === "return_path" ? "x@example.test" : "hi";
+      const value =
+        k === "headers"
+          ? { "X-A": "1" }
+          : k === "attachments"
+            ? [{ filename: "a", content: "aGk=" }]
+            : k === "bcc" || k === "cc" || k === "to" || k === "from" || k === "reply_to" || k === "return_path"
+              ? "x@example.test"
+              : "hi";
       await refused({ raw, envelope, [k]: value }, invalid(k));
     }
   });
@@ -358,7 +394,10 @@ describe("looking messages up", () => {
 
 describe("what is accepted", () => {
   test("raw with lone LF line endings is accepted, normalised, and delivered with CRLF", async () => {
-    const body = { raw: "From: a@shop.test\nTo: b@example.test\nSubject: lf\n\nline one\nline two\n", envelope: { from: "a@shop.test", to: ["b@example.test"] } };
+    const body = {
+      raw: "From: a@shop.test\nTo: b@example.test\nSubject: lf\n\nline one\nline two\n",
+      envelope: { from: "a@shop.test", to: ["b@example.test"] },
+    };
     const res = await fetch(`${hk.url}/v1/messages`, {
       method: "POST",
       headers: { authorization: `Bearer ${other.key}`, "content-type": "application/json" },
@@ -393,7 +432,10 @@ describe("what is accepted", () => {
     });
     const body = (await res.json()) as { recipients: { email: string }[] };
     assert.equal(res.status, 202, JSON.stringify(body));
-    assert.deepEqual(body.recipients.map((r) => r.email), ["taro@example.test", "hanako@example.test"]);
+    assert.deepEqual(
+      body.recipients.map((r) => r.email),
+      ["taro@example.test", "hanako@example.test"],
+    );
   });
 
   test("the refusing account stored nothing in the whole file", async () => {

@@ -17,9 +17,10 @@ import { freePort } from "./helpers/sink.ts";
 const BIN = path.resolve("src/bin/hikyaku.mjs");
 
 const cleanEnv = (): Record<string, string> =>
-  Object.fromEntries(
-    Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith("HIKYAKU_") && k !== "DATABASE_URL"),
-  ) as Record<string, string>;
+  Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith("HIKYAKU_") && k !== "DATABASE_URL")) as Record<
+    string,
+    string
+  >;
 
 interface Running {
   child: ChildProcessByStdio<null, Readable, Readable>;
@@ -57,7 +58,10 @@ function spawnHikyaku(args: string[], env: Record<string, string>): Running {
           const m = re.exec(out);
           if (m) done(() => resolve(m));
         };
-        const timer = setTimeout(() => done(() => reject(new Error(`no ${re} on stdout within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err.slice(-3000)}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`no ${re} on stdout within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err.slice(-3000)}`))),
+          timeoutMs,
+        );
         listeners.add(check);
         exited.then((code) => done(() => reject(new Error(`hikyaku exited (${code}) before printing ${re}\nstdout: ${out}\nstderr: ${err.slice(-3000)}`))));
         check();
@@ -100,7 +104,11 @@ function listening(port: number): Promise<boolean> {
 const message = { from: "orders@shop.test", to: "alice@example.test", subject: "Hi", text: "Hello" };
 
 async function post(url: string, key: string, path = "/v1/messages", body: unknown = message) {
-  const res = await fetch(url + path, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(url + path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 

@@ -50,11 +50,44 @@ const cases: [string, Partial<ComposeInput>][] = [
   ["emoji and mixed scripts", { text: "Order 📦 shipped — naïve café ✓\r\n" }],
   ["html only", { html: "<p>Hello <b>world</b></p>" }],
   ["text and html (alternative)", { text: "Hello", html: `<p>${"long html ".repeat(30)}</p>` }],
-  ["text with a PDF attachment (mixed, base64)", { text: "See attached.", attachments: [{ filename: "invoice.pdf", content: b64(Buffer.from([0, 1, 2, 255, 254, 13, 10, 0x25, 0x50])), content_type: "application/pdf" }] }],
-  ["text attachment", { text: "See attached.", attachments: [{ filename: "notes.txt", content: b64("plain notes\r\nsecond line"), content_type: "text/plain" }] }],
-  ["html with an inline image (related)", { html: '<img src="cid:logo@shop">', text: "logo", attachments: [{ filename: "logo.png", content: b64(Buffer.alloc(200, 7)), content_type: "image/png", content_id: "logo@shop" }] }],
-  ["several attachments, one empty", { text: "x", attachments: [{ filename: "a.bin", content: "" }, { filename: "日本語.csv", content: b64("a,b\r\n1,2\r\n") }] }],
-  ["custom headers, cc and reply-to", { text: "x", headers: { "X-Campaign": "winter", "List-Unsubscribe": "<mailto:u@shop.test>" }, cc: [{ email: "cc@example.jp", name: "山田 太郎" }], replyTo: [{ email: "help@shop.test" }] }],
+  [
+    "text with a PDF attachment (mixed, base64)",
+    {
+      text: "See attached.",
+      attachments: [{ filename: "invoice.pdf", content: b64(Buffer.from([0, 1, 2, 255, 254, 13, 10, 0x25, 0x50])), content_type: "application/pdf" }],
+    },
+  ],
+  [
+    "text attachment",
+    { text: "See attached.", attachments: [{ filename: "notes.txt", content: b64("plain notes\r\nsecond line"), content_type: "text/plain" }] },
+  ],
+  [
+    "html with an inline image (related)",
+    {
+      html: '<img src="cid:logo@shop">',
+      text: "logo",
+      attachments: [{ filename: "logo.png", content: b64(Buffer.alloc(200, 7)), content_type: "image/png", content_id: "logo@shop" }],
+    },
+  ],
+  [
+    "several attachments, one empty",
+    {
+      text: "x",
+      attachments: [
+        { filename: "a.bin", content: "" },
+        { filename: "日本語.csv", content: b64("a,b\r\n1,2\r\n") },
+      ],
+    },
+  ],
+  [
+    "custom headers, cc and reply-to",
+    {
+      text: "x",
+      headers: { "X-Campaign": "winter", "List-Unsubscribe": "<mailto:u@shop.test>" },
+      cc: [{ email: "cc@example.jp", name: "山田 太郎" }],
+      replyTo: [{ email: "help@shop.test" }],
+    },
+  ],
 ];
 
 test("buildInline writes the same bytes as MimeNode.build() for every kind of message", async () => {
@@ -76,9 +109,32 @@ function rng(seed: number) {
 test("buildInline matches build() on 300 generated messages", async () => {
   const r = rng(20261127);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T;
-  const pieces = ["a", "Z", " ", "  ", "\t", "\r\n", "\n", "\r", "=", ".", "..", "\r\n.\r\n", "あ", "避難", "\u3000", "é", "😀", "-", "x".repeat(90), " ".repeat(80), "\u00a0"];
+  const pieces = [
+    "a",
+    "Z",
+    " ",
+    "  ",
+    "\t",
+    "\r\n",
+    "\n",
+    "\r",
+    "=",
+    ".",
+    "..",
+    "\r\n.\r\n",
+    "あ",
+    "避難",
+    "\u3000",
+    "é",
+    "😀",
+    "-",
+    "x".repeat(90),
+    " ".repeat(80),
+    "\u00a0",
+  ];
   const text = () => Array.from({ length: Math.floor(r() * 40) }, () => pick(pieces)).join("");
-  const mailbox = (): Mailbox => (r() < 0.5 ? { email: `u${Math.floor(r() * 100)}@example.jp` } : { email: "named@example.jp", name: pick(["Taro", "山田 太郎", "O'Brien, Pat", "Ünïcode"]) });
+  const mailbox = (): Mailbox =>
+    r() < 0.5 ? { email: `u${Math.floor(r() * 100)}@example.jp` } : { email: "named@example.jp", name: pick(["Taro", "山田 太郎", "O'Brien, Pat", "Ünïcode"]) };
   for (let n = 0; n < 300; n++) {
     const attachments: Attachment[] = [];
     const count = r() < 0.3 ? Math.floor(r() * 3) + 1 : 0;

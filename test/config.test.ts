@@ -122,7 +122,10 @@ describe("hikyaku start with an invalid value", { concurrency: true }, () => {
   const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HIKYAKU_") && k !== "DATABASE_URL"));
 
   async function run(env: Record<string, string>) {
-    const child = spawn(process.execPath, [bin, "start"], { env: { ...cleanEnv, ...env, HIKYAKU_DATA_DIR: "/nonexistent/never-created" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, "start"], {
+      env: { ...cleanEnv, ...env, HIKYAKU_DATA_DIR: "/nonexistent/never-created" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));

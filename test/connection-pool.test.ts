@@ -45,7 +45,10 @@ test("40 transactions at once to one destination go over at most 3 connections, 
     for (const [n, r] of results.entries()) assert.equal(r.get(`r${n}@dest.test`)?.kind, "delivered", `message ${n}`);
     assert.equal(sink.messages.length, 40);
     assert.equal(sink.connections - before, 3, "three connections, each reused");
-    assert.ok(sink.messages.every((m) => m.secure), "STARTTLS on every reused connection");
+    assert.ok(
+      sink.messages.every((m) => m.secure),
+      "STARTTLS on every reused connection",
+    );
   } finally {
     pool.close();
   }

@@ -50,19 +50,27 @@ test("a worker killed with SIGKILL mid-delivery is replaced and the message is d
   const first = worker();
   const r = await hk.api("POST", "/v1/messages", { from: "city@shop.test", to: "resident@ok.test", subject: "Evacuate", text: "Now" });
   assert.equal(r.status, 202);
-  await eventually(async () => {
-    const [row] = await hk.service.db.sql`select state from recipients where message_id = ${r.body.id}`;
-    return row?.state === "sending" && sink.connections > 0;
-  }, "the first worker to be mid-delivery", 20_000);
+  await eventually(
+    async () => {
+      const [row] = await hk.service.db.sql`select state from recipients where message_id = ${r.body.id}`;
+      return row?.state === "sending" && sink.connections > 0;
+    },
+    "the first worker to be mid-delivery",
+    20_000,
+  );
   await new Promise((res) => setTimeout(res, 300)); // let DATA start
   first.kill("SIGKILL");
   await new Promise((res) => first.once("exit", res));
   const killedAt = Date.now();
   worker();
-  const evs = await eventually(async () => {
-    const got = (await hk.api("GET", `/v1/logs?message_id=${r.body.id}`)).body.data as any[];
-    return got.some((e) => e.event === "delivered") ? got : undefined;
-  }, "delivery by the second worker", 60_000);
+  const evs = await eventually(
+    async () => {
+      const got = (await hk.api("GET", `/v1/logs?message_id=${r.body.id}`)).body.data as any[];
+      return got.some((e) => e.event === "delivered") ? got : undefined;
+    },
+    "delivery by the second worker",
+    60_000,
+  );
   assert.ok(Date.now() - killedAt < 60_000, "recovered well inside two minutes");
   assert.equal(evs.filter((e) => e.event === "delivered").length, 1, "one delivered event");
   assert.equal(evs.find((e) => e.event === "delivered").attempt, 2);

@@ -81,7 +81,10 @@ describe("delivery", () => {
     }
     const status = await hk.api("GET", `/v1/messages/${m.id}`);
     assert.equal(status.body.state, "completed");
-    assert.deepEqual(status.body.recipients.map((r: any) => r.state), ["delivered", "delivered"]);
+    assert.deepEqual(
+      status.body.recipients.map((r: any) => r.state),
+      ["delivered", "delivered"],
+    );
   });
 
   test("two recipients at one domain share one SMTP transaction", async () => {
@@ -109,7 +112,10 @@ describe("delivery", () => {
   test("a 451 is deferred, then delivered on the retry", async () => {
     const m = await send({ to: "soft@ok.test" });
     const evs = await events(m.id, 2);
-    assert.deepEqual(evs.map((e) => e.event), ["delivered", "deferred"]);
+    assert.deepEqual(
+      evs.map((e) => e.event),
+      ["delivered", "deferred"],
+    );
     assert.equal(evs[1].code, 451);
     assert.match(evs[1].response, /greylisted/);
     assert.equal(evs[0].attempt, 2);
@@ -145,7 +151,12 @@ describe("delivery", () => {
     const first = await send(body, { "Idempotency-Key": "order-42" });
     const second = await send(body, { "Idempotency-Key": "order-42" });
     assert.deepEqual(second, first);
-    const conflict = await hk.api("POST", "/v1/messages", { from: "orders@shop.test", to: "idem@ok.test", subject: "Other" }, { "Idempotency-Key": "order-42" });
+    const conflict = await hk.api(
+      "POST",
+      "/v1/messages",
+      { from: "orders@shop.test", to: "idem@ok.test", subject: "Other" },
+      { "Idempotency-Key": "order-42" },
+    );
     assert.equal(conflict.status, 409);
     assert.equal(conflict.body.error.code, "idempotency_conflict");
     const [row] = await hk.service.db.sql`select count(*)::int as n from recipients where address = 'idem@ok.test'`;

@@ -188,7 +188,9 @@ describe("reading, changing and deleting", () => {
     const del = await hk.api("DELETE", "/v1/domains/list-a.test");
     assert.equal(del.status, 204);
     assert.equal((await hk.api("GET", "/v1/domains/list-a.test")).status, 404);
-    const [row] = await hk.service.db.sql<{ n: number }[]>`select count(*)::int as n from dkim_keys k left join domains d on d.id = k.domain_id where d.id is null`;
+    const [row] = await hk.service.db.sql<
+      { n: number }[]
+    >`select count(*)::int as n from dkim_keys k left join domains d on d.id = k.domain_id where d.id is null`;
     assert.equal(row?.n, 0, "no orphaned keys");
   });
 });

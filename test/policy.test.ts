@@ -179,7 +179,8 @@ describe("quiet hours and expiry", () => {
     const m = await send({ to: "unknown@ok.test", return_path: "unknown@shop.test" });
     await until(m.id, "bounced");
     const dsnAfter = async () =>
-      hk.service.db.sql`select id from messages where channel = 'dsn' and created_at >= (select created_at from messages where id = ${m.id}) order by created_at`;
+      hk.service.db
+        .sql`select id from messages where channel = 'dsn' and created_at >= (select created_at from messages where id = ${m.id}) order by created_at`;
     const [dsn] = await eventually(async () => {
       const rows = await dsnAfter();
       return rows.length > 0 ? rows : undefined;

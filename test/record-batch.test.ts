@@ -45,7 +45,10 @@ test("calls recorded together keep their own guards, events, counts, retries and
       raw: Buffer.from(`From: shop@shop.test\r\nSubject: ${n}\r\n\r\nhello\r\n`),
     });
     const rcpts = await sql<{ id: number; address: string }[]>`select id, address from recipients where message_id = ${a.id} order by id`;
-    messages.push({ ref: { id: a.id, accountId: hk.accountId, envelopeFrom: "bounces@shop.test", sourceIp: null, channel: "http", priority: 0, tags: [] }, rcpts: [...rcpts] });
+    messages.push({
+      ref: { id: a.id, accountId: hk.accountId, envelopeFrom: "bounces@shop.test", sourceIp: null, channel: "http", priority: 0, tags: [] },
+      rcpts: [...rcpts],
+    });
   }
   // As if a worker had claimed them all.
   await sql`update recipients set state = 'sending', attempts = 1`;
@@ -63,7 +66,11 @@ test("calls recorded together keep their own guards, events, counts, retries and
     plans.push([n, [{ recipientId: rid(n, 1), event: "bounced", outcome: outcome(550, "550 5.1.1 unknown") }], { from: ["sending"], at }]);
   }
   // Message 6: both deferred in one call, retry in 60 s.
-  plans.push([6, [0, 1].map((k) => ({ recipientId: rid(6, k), event: "deferred" as const, outcome: outcome(451, "451 4.7.1 later") })), { from: ["sending"], at, retryAt: later(60) }]);
+  plans.push([
+    6,
+    [0, 1].map((k) => ({ recipientId: rid(6, k), event: "deferred" as const, outcome: outcome(451, "451 4.7.1 later") })),
+    { from: ["sending"], at, retryAt: later(60) },
+  ]);
   // Message 7: two calls defer one each, at different times: one retry row, the earlier.
   plans.push([7, [{ recipientId: rid(7, 0), event: "deferred", outcome: outcome(451, "451 a") }], { from: ["sending"], at, retryAt: later(120) }]);
   plans.push([7, [{ recipientId: rid(7, 1), event: "deferred", outcome: outcome(451, "451 b") }], { from: ["sending"], at, retryAt: later(30) }]);
@@ -99,7 +106,8 @@ test("calls recorded together keep their own guards, events, counts, retries and
     assert.deepEqual(delivered.failed, []);
     assert.equal(bounced.moved, 1);
     assert.deepEqual(bounced.failed, [{ id: rid(n, 1), address: `b${n}@example.jp`, state: "bounced" }]);
-    const [row] = await sql`select pending, (select count(*)::int from message_contents where message_id = ${m(n).ref.id}) as bytes from messages where id = ${m(n).ref.id}`;
+    const [row] =
+      await sql`select pending, (select count(*)::int from message_contents where message_id = ${m(n).ref.id}) as bytes from messages where id = ${m(n).ref.id}`;
     assert.deepEqual({ ...row }, { pending: 0, bytes: 0 }, `message ${n} is final and its bytes are gone`);
   }
   assert.equal(answer(12).moved, 2);

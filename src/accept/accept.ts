@@ -57,7 +57,8 @@ function checkEnvelope(sub: Submission): { from: string; recipients: string[] } 
   const field = sub.envelopeFromField ?? "return_path";
   const from = sub.envelopeFrom === "" ? "" : checkEmail(sub.envelopeFrom, field);
   checkEnvelopeSender(from, { field, internal: sub.internal === true });
-  if (sub.recipients.length === 0) throw new AppError("validation_error", "The message has no recipients: give at least one in to, cc or bcc.", { field: "to" });
+  if (sub.recipients.length === 0)
+    throw new AppError("validation_error", "The message has no recipients: give at least one in to, cc or bcc.", { field: "to" });
   const seen = new Set<string>();
   const recipients: string[] = [];
   for (const r of sub.recipients) {
@@ -68,7 +69,9 @@ function checkEnvelope(sub: Submission): { from: string; recipients: string[] } 
     recipients.push(email);
   }
   if (recipients.length > MAX_RECIPIENTS) {
-    throw new AppError("too_many_recipients", `The message has ${recipients.length} recipients; at most ${MAX_RECIPIENTS} are allowed per message.`, { field: "to" });
+    throw new AppError("too_many_recipients", `The message has ${recipients.length} recipients; at most ${MAX_RECIPIENTS} are allowed per message.`, {
+      field: "to",
+    });
   }
   return { from, recipients };
 }
@@ -80,7 +83,9 @@ function identityHeaders(fields: HeaderField[], config: Config, chosenId?: strin
   const idField = headers.find((h) => h.lower === "message-id");
   let messageIdHeader = chosenId ?? /<([^<>\s]+)>/.exec(idField?.raw ?? "")?.[1];
   if (idField && !messageIdHeader) {
-    throw new AppError("validation_error", "The Message-ID header must look like <unique-id@your-domain>; or leave it out and Hikyaku adds one.", { field: "Message-ID" });
+    throw new AppError("validation_error", "The Message-ID header must look like <unique-id@your-domain>; or leave it out and Hikyaku adds one.", {
+      field: "Message-ID",
+    });
   }
   if (!idField || !messageIdHeader) {
     messageIdHeader = `${uuidv7()}@${config.HIKYAKU_HOSTNAME}`;
@@ -105,4 +110,3 @@ function checkSize(raw: Buffer, config: Config): void {
 export function hashRequest(parts: unknown): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
-

@@ -26,8 +26,7 @@ export function normaliseDomain(domain: string): string | undefined {
 
 /** Checks one bare address (`local@domain`) and returns it with its domain lower-cased. */
 export function checkEmail(email: string, field: string): string {
-  const fail = (why: string) =>
-    new AppError("invalid_address", `${field}: "${truncate(email)}" is not a valid email address (${why}).`, { field });
+  const fail = (why: string) => new AppError("invalid_address", `${field}: "${truncate(email)}" is not a valid email address (${why}).`, { field });
   if (email.length > 254) throw fail("longer than 254 characters");
   if (CONTROL.test(email) || /\s/.test(email)) throw fail("it contains spaces or control characters");
   const at = email.lastIndexOf("@");
@@ -69,11 +68,9 @@ export function parseMailbox(input: string | Mailbox, field: string): Mailbox {
   const text = input.trim();
   const m = NAME_ADDR.exec(text);
   if (!m && /[\s<>",;:]/.test(text)) {
-    throw new AppError(
-      "invalid_address",
-      `${field}: "${truncate(input)}" must be exactly one address, like "a@example.com" or "Name <a@example.com>".`,
-      { field },
-    );
+    throw new AppError("invalid_address", `${field}: "${truncate(input)}" must be exactly one address, like "a@example.com" or "Name <a@example.com>".`, {
+      field,
+    });
   }
   const email = checkEmail(m ? (m[3] ?? "") : text, field);
   const name = (m?.[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m?.[2])?.trim();

@@ -29,10 +29,26 @@ export interface ComposeInput {
 
 /** Headers with a field of their own, or that the service itself must control. */
 const RESERVED = new Set([
-  "from", "to", "cc", "bcc", "reply-to", "subject", "sender", "date", "message-id",
-  "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
-  "return-path", "received", "dkim-signature", "arc-seal", "arc-message-signature",
-  "arc-authentication-results", "authentication-results",
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "reply-to",
+  "subject",
+  "sender",
+  "date",
+  "message-id",
+  "mime-version",
+  "content-type",
+  "content-transfer-encoding",
+  "content-disposition",
+  "return-path",
+  "received",
+  "dkim-signature",
+  "arc-seal",
+  "arc-message-signature",
+  "arc-authentication-results",
+  "authentication-results",
 ]);
 const FIELD_NAME = /^[!-9;-~]{1,76}$/;
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
@@ -69,7 +85,9 @@ function decodeAttachment(a: Attachment, i: number): { filename: string; content
   const b64 = a.content.replace(/\s+/g, "");
   if (!BASE64.test(b64)) throw new AppError("validation_error", `${field}.content is not valid base64.`, { field: `${field}.content` });
   if (a.content_type !== undefined && !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(a.content_type)) {
-    throw new AppError("validation_error", `${field}.content_type "${a.content_type.slice(0, 60)}" is not a MIME type like application/pdf.`, { field: `${field}.content_type` });
+    throw new AppError("validation_error", `${field}.content_type "${a.content_type.slice(0, 60)}" is not a MIME type like application/pdf.`, {
+      field: `${field}.content_type`,
+    });
   }
   return {
     filename: a.filename,

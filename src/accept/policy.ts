@@ -63,13 +63,19 @@ export function policyFromHeaders(headers: HeaderField[]): { input: PolicyInput;
     }
     const key = HEADERS[h.lower];
     if (!key) {
-      throw new AppError("validation_error", `${h.name} is not a Hikyaku header; known ones are ${Object.keys(HEADERS).map(titleCase).join(", ")}.`, { field: h.name });
+      throw new AppError("validation_error", `${h.name} is not a Hikyaku header; known ones are ${Object.keys(HEADERS).map(titleCase).join(", ")}.`, {
+        field: h.name,
+      });
     }
     if (names[key]) throw new AppError("validation_error", `${h.name} appears more than once.`, { field: h.name });
     names[key] = h.name;
     const v = fieldValue(h);
     if (key === "lifetime" || key === "retry_interval") input[key] = /^\d{1,9}$/.test(v) ? Number(v) : Number.NaN;
-    else if (key === "tags") input.tags = v.split(",").map((t) => t.trim()).filter(Boolean);
+    else if (key === "tags")
+      input.tags = v
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean);
     else if (key === "quiet_hours") input.quiet_hours = parseQuietHoursHeader(v, h.name);
     else if (key === "priority") input.priority = v.toLowerCase() as Priority;
     else input.send_at = v;
@@ -106,7 +112,14 @@ export function resolvePolicy(json: PolicyInput, fromHeaders: PolicyInput, names
   if (tags.length > LIMITS.tags) throw fail("tags", `may hold at most ${LIMITS.tags} tags.`);
   const badTag = tags.find((t) => !TAG.test(t));
   if (badTag !== undefined) throw fail("tags", `"${badTag.slice(0, 70)}" is not a tag: use 1-64 letters, digits and _ . : @ -.`);
-  return { lifetime, retryInterval, priority, sendAt: parseSendAt(v.send_at, field("send_at")), tags: [...new Set(tags)], quietHours: checkQuietHours(v.quiet_hours, field("quiet_hours")) };
+  return {
+    lifetime,
+    retryInterval,
+    priority,
+    sendAt: parseSendAt(v.send_at, field("send_at")),
+    tags: [...new Set(tags)],
+    quietHours: checkQuietHours(v.quiet_hours, field("quiet_hours")),
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -76,7 +76,10 @@ export function serialise(msg: RawMessage): Buffer {
 
 /** The field's value, unfolded and decoded as UTF-8, without leading space. */
 export function fieldValue(field: HeaderField): string {
-  const value = field.raw.slice(field.name.length + 1).replace(/\r\n(?=[ \t])/g, "").replace(/\r\n$/, "");
+  const value = field.raw
+    .slice(field.name.length + 1)
+    .replace(/\r\n(?=[ \t])/g, "")
+    .replace(/\r\n$/, "");
   return Buffer.from(value, "latin1").toString("utf8").trim();
 }
 

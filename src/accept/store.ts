@@ -58,7 +58,9 @@ async function replay(db: Db, accountId: string, idem: { key: string; requestHas
     select request_hash as "requestHash", response from idempotency_keys where account_id = ${accountId} and key = ${idem.key}`;
   if (!row) throw new AppError("conflict", "The Idempotency-Key was just released; retry the request.", { field: "Idempotency-Key" });
   if (row.requestHash !== idem.requestHash) {
-    throw new AppError("idempotency_conflict", "This Idempotency-Key was already used with a different request body; use a new key for a new message.", { field: "Idempotency-Key" });
+    throw new AppError("idempotency_conflict", "This Idempotency-Key was already used with a different request body; use a new key for a new message.", {
+      field: "Idempotency-Key",
+    });
   }
   return row.response;
 }

@@ -64,7 +64,22 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
   app.post("/v1/messages", requireJson, limitBody(maxBody, deps.config.HIKYAKU_MAX_MESSAGE_BYTES));
 
-  for (const r of [health, messagesPost, messagesGet, messagesCancel, logsGet, adminAccounts, apiKeys, domains, domainsVerify, sourceIps, smtpCredentials, usageGet, adminAccountsPatch]) app.route("/", r);
+  for (const r of [
+    health,
+    messagesPost,
+    messagesGet,
+    messagesCancel,
+    logsGet,
+    adminAccounts,
+    apiKeys,
+    domains,
+    domainsVerify,
+    sourceIps,
+    smtpCredentials,
+    usageGet,
+    adminAccountsPatch,
+  ])
+    app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
@@ -83,7 +98,8 @@ async function adminAuth(c: Context<ApiEnv>, next: () => Promise<void>, deps: Ap
   if (!token) throw new AppError("not_found", "The admin API is off: set HIKYAKU_ADMIN_TOKEN to turn it on.");
   const a = Buffer.from(given);
   const b = Buffer.from(token);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new AppError("unauthorized", "Send the operator token as `Authorization: Bearer <HIKYAKU_ADMIN_TOKEN>`.");
+  if (a.length !== b.length || !timingSafeEqual(a, b))
+    throw new AppError("unauthorized", "Send the operator token as `Authorization: Bearer <HIKYAKU_ADMIN_TOKEN>`.");
   await next();
 }
 
@@ -157,7 +173,19 @@ function safeJson(text: string): unknown {
 
 export function isDatabaseDown(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? "";
-  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P03", "08006", "08001", "53300"].includes(code);
+  return [
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "CONNECTION_CLOSED",
+    "CONNECTION_ENDED",
+    "CONNECTION_DESTROYED",
+    "CONNECT_TIMEOUT",
+    "57P01",
+    "57P03",
+    "08006",
+    "08001",
+    "53300",
+  ].includes(code);
 }
 
 function respond(c: Context<ApiEnv>, err: AppError) {

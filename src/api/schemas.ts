@@ -6,7 +6,9 @@ export const ErrorSchema = z
   .object({
     error: z.object({
       code: z.enum(Object.keys(errorTable) as [string, ...string[]]).openapi({ description: "Machine-readable error code.", example: "validation_error" }),
-      message: z.string().openapi({ description: "A sentence for humans that names the field and what to do.", example: "to: \"bob\" is not a valid email address." }),
+      message: z
+        .string()
+        .openapi({ description: "A sentence for humans that names the field and what to do.", example: 'to: "bob" is not a valid email address.' }),
       field: z.string().optional().openapi({ description: "The request field the error is about.", example: "to" }),
       request_id: z.string().openapi({ description: "Quote this when asking for support.", example: "req_01HZX" }),
     }),
@@ -14,9 +16,7 @@ export const ErrorSchema = z
   .openapi("Error");
 
 export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(
-    statuses.map((s) => [s, { description: statusText[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]),
-  );
+  Object.fromEntries(statuses.map((s) => [s, { description: statusText[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]));
 
 const statusText: Record<number, string> = {
   400: "Malformed request (e.g. invalid JSON).",

@@ -38,8 +38,7 @@ export function createResolver(servers: string[] | undefined, timeoutMs = 5000):
     }
   };
   return {
-    mx: (domain) =>
-      wrap(`MX ${domain}`, async () => (await r.resolveMx(domain)).sort((a, b) => a.priority - b.priority)),
+    mx: (domain) => wrap(`MX ${domain}`, async () => (await r.resolveMx(domain)).sort((a, b) => a.priority - b.priority)),
     addresses: async (host) => {
       const [v4, v6] = await Promise.allSettled([r.resolve4(host), r.resolve6(host)]);
       const list = [...(v4.status === "fulfilled" ? v4.value : []), ...(v6.status === "fulfilled" ? v6.value : [])];

@@ -32,7 +32,13 @@ export async function sweepExpired(ctx: DeliveryContext, limit = 500): Promise<n
     await ctx.db.sql`delete from delivery_queue where message_id = ${msg.id}`;
     expired += recorded.moved;
     if (msg.raw && recorded.failed.length > 0) {
-      const failed = recorded.failed.map((f) => ({ address: f.address, action: "failed" as const, status: o.enhanced ?? "5.4.7", diagnostic: o.response, remoteMta: null }));
+      const failed = recorded.failed.map((f) => ({
+        address: f.address,
+        action: "failed" as const,
+        status: o.enhanced ?? "5.4.7",
+        diagnostic: o.response,
+        remoteMta: null,
+      }));
       await sendDsn({ db: ctx.db, config: ctx.config }, { ...msg, raw: msg.raw }, failed);
     }
   }

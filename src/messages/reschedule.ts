@@ -16,5 +16,7 @@ export async function rescheduleMessage(db: Db, accountId: string, id: string, s
   if (rows.length > 0) return;
   const [exists] = await db.sql`select 1 from messages where id = ${id} and account_id = ${accountId}`;
   if (!exists) throw new AppError("not_found", `No message ${id} in this account.`, { field: "id" });
-  throw new AppError("conflict", "The message is no longer scheduled (delivery has started, or it was cancelled); send_at can only move before that.", { field: "send_at" });
+  throw new AppError("conflict", "The message is no longer scheduled (delivery has started, or it was cancelled); send_at can only move before that.", {
+    field: "send_at",
+  });
 }

@@ -54,9 +54,7 @@ function encodeName(name: string): Buffer {
 function encodeIPv6(addr: string): Buffer {
   if (!net.isIPv6(addr)) throw new Error(`dns-server: bad AAAA ${addr}`);
   // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups so one parser handles both forms.
-  const s = addr.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
-    [(+a << 8) | +b, (+c << 8) | +d].map((n) => n.toString(16)).join(":"),
-  );
+  const s = addr.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => [(+a << 8) | +b, (+c << 8) | +d].map((n) => n.toString(16)).join(":"));
   const [head = "", tail] = s.split("::");
   const h = head ? head.split(":") : [];
   const t = tail ? tail.split(":") : [];
@@ -204,10 +202,7 @@ export async function startDns(records: DnsRecords = {}, opts: { host?: string }
     close() {
       closing ??= (async () => {
         for (const s of sockets) s.destroy();
-        await Promise.all([
-          new Promise<void>((res) => udp.close(() => res())),
-          new Promise<void>((res) => tcp.close(() => res())),
-        ]);
+        await Promise.all([new Promise<void>((res) => udp.close(() => res())), new Promise<void>((res) => tcp.close(() => res()))]);
       })();
       return closing;
     },

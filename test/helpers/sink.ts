@@ -13,11 +13,7 @@ export interface SinkMessage {
 /** undefined (or a code below 400) = accept. attempt = how many times this sink saw this rcpt at RCPT TO, 1-based. */
 export type RcptRule = (rcpt: string, ctx: { attempt: number }) => { code: number; message: string } | undefined;
 /** attempt = how many times this sink received DATA for this message (keyed by Message-ID, else by envelope), 1-based. */
-export type DataRule = (msg: {
-  envelope: { from: string; to: string[] };
-  raw: Buffer;
-  attempt: number;
-}) => { code: number; message: string } | undefined;
+export type DataRule = (msg: { envelope: { from: string; to: string[] }; raw: Buffer; attempt: number }) => { code: number; message: string } | undefined;
 export interface SinkOptions {
   host?: string /* default 127.0.0.1; tests also use 127.0.0.2 etc */;
   port?: number /* default 0 */;
@@ -199,8 +195,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     },
     waitFor(n, timeoutMs = 10_000) {
       if (messages.length >= n) return Promise.resolve(messages.slice());
-      if (closed)
-        return Promise.reject(new Error(`sink ${host}:${port} is closed; it has ${messages.length} of ${n} messages`));
+      if (closed) return Promise.reject(new Error(`sink ${host}:${port} is closed; it has ${messages.length} of ${n} messages`));
       return new Promise((resolve, reject) => {
         const w = {
           n,
@@ -210,8 +205,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
             waiters.delete(w);
             reject(
               new Error(
-                `sink ${host}:${port}: expected ${n} message(s) within ${timeoutMs} ms, got ${messages.length} ` +
-                  `(${connections} connection(s) accepted)`,
+                `sink ${host}:${port}: expected ${n} message(s) within ${timeoutMs} ms, got ${messages.length} ` + `(${connections} connection(s) accepted)`,
               ),
             );
           }, timeoutMs),

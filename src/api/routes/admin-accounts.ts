@@ -22,14 +22,19 @@ const route = createRoute({
   summary: "Create an account (operator)",
   security: [{ admin: [] }],
   request: {
-    body: { required: true, content: { "application/json": { schema: z.strictObject({ name: z.string().min(1).max(200).openapi({ example: "Shibuya City" }) }) } } },
+    body: {
+      required: true,
+      content: { "application/json": { schema: z.strictObject({ name: z.string().min(1).max(200).openapi({ example: "Shibuya City" }) }) } },
+    },
   },
   responses: {
     201: {
       description: "The account and its first API key.",
       content: {
         "application/json": {
-          schema: z.object({ account: z.object({ id: z.string(), name: z.string(), created_at: z.string() }), api_key: CreatedKeySchema }).openapi("CreatedAccount"),
+          schema: z
+            .object({ account: z.object({ id: z.string(), name: z.string(), created_at: z.string() }), api_key: CreatedKeySchema })
+            .openapi("CreatedAccount"),
         },
       },
     },

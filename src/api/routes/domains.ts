@@ -21,12 +21,10 @@ export const DnsRecordSchema = z
     strings: z
       .array(z.string())
       .openapi({ description: "The value split into character-strings of at most 255 bytes, for DNS editors that want them separately." }),
-    required: z
-      .boolean()
-      .openapi({
-        description:
-          "true: Hikyaku signs only after this record is found. The others are for receivers (SPF, DMARC, the Ed25519 signature) and strongly recommended.",
-      }),
+    required: z.boolean().openapi({
+      description:
+        "true: Hikyaku signs only after this record is found. The others are for receivers (SPF, DMARC, the Ed25519 signature) and strongly recommended.",
+    }),
     selector: z.string().optional(),
     algorithm: Algorithm.optional(),
   })

@@ -27,10 +27,7 @@ export const health = router()
   .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
   .openapi(readyz, async (c) => {
     try {
-      await Promise.race([
-        c.get("deps").db.sql`select 1`,
-        new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref()),
-      ]);
+      await Promise.race([c.get("deps").db.sql`select 1`, new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref())]);
       return c.json({ status: "ok" as const, database: "ok" as const }, 200);
     } catch {
       return c.json({ status: "unavailable" as const, database: "unreachable" as const }, 503);

@@ -25,7 +25,10 @@ const patch = createRoute({
       content: {
         "application/json": {
           schema: z.strictObject({
-            send_at: z.string().max(64).openapi({ description: "New RFC 3339 time (with offset), at most 30 days ahead; a time up to 60 s in the past sends now.", example: "2026-12-01T09:00:00+09:00" }),
+            send_at: z.string().max(64).openapi({
+              description: "New RFC 3339 time (with offset), at most 30 days ahead; a time up to 60 s in the past sends now.",
+              example: "2026-12-01T09:00:00+09:00",
+            }),
           }),
         },
       },

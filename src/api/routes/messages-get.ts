@@ -12,7 +12,9 @@ export const MessageSchema = z
   .object({
     id: z.string(),
     message_id: z.string().openapi({ description: "The Message-ID header, without angle brackets." }),
-    state: z.enum(["scheduled", "queued", "sending", "deferred", "completed"]).openapi({ description: "completed: every recipient is final (see each recipient's state)." }),
+    state: z
+      .enum(["scheduled", "queued", "sending", "deferred", "completed"])
+      .openapi({ description: "completed: every recipient is final (see each recipient's state)." }),
     channel: z.enum(["http", "smtp", "dsn"]).openapi({ description: "dsn: a delivery status notification Hikyaku sent about one of your messages." }),
     cancelled_at: z.string().nullable().openapi({ description: "When DELETE cancelled it." }),
     envelope_from: z.string(),
@@ -66,7 +68,7 @@ export const messagesGet = router().openapi(route, async (c) => {
     select address, state, attempts, last_code, last_enhanced_code, last_response, updated_at
     from recipients where message_id = ${id} order by id`;
   const states = new Set(rcpts.map((r) => r.state as string));
-  const state = m.pending === 0 ? "completed" : (["sending", "deferred", "queued", "scheduled"] as const).find((s) => states.has(s)) ?? "queued";
+  const state = m.pending === 0 ? "completed" : ((["sending", "deferred", "queued", "scheduled"] as const).find((s) => states.has(s)) ?? "queued");
   return c.json(
     {
       id: m.id as string,

@@ -16,9 +16,20 @@ import { errorResponses, MailboxSchema } from "../schemas.ts";
 const Addresses = z.union([MailboxSchema, z.array(MailboxSchema).openapi({ maxItems: MAX_RECIPIENTS })]);
 
 export const PolicyFields = {
-  send_at: z.string().max(64).optional().openapi({ description: "RFC 3339 time (with offset) to hold delivery until; at most 30 days ahead.", example: "2026-12-01T09:00:00+09:00" }),
-  lifetime: z.number().int().optional().openapi({ description: "Seconds the message may wait for delivery, from when it becomes deliverable (60-259200; default 1800). Then undelivered recipients expire.", example: 1800 }),
-  retry_interval: z.number().int().optional().openapi({ description: "Seconds between attempts after a temporary failure (10-3600; default 60).", example: 60 }),
+  send_at: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: "RFC 3339 time (with offset) to hold delivery until; at most 30 days ahead.", example: "2026-12-01T09:00:00+09:00" }),
+  lifetime: z.number().int().optional().openapi({
+    description: "Seconds the message may wait for delivery, from when it becomes deliverable (60-259200; default 1800). Then undelivered recipients expire.",
+    example: 1800,
+  }),
+  retry_interval: z
+    .number()
+    .int()
+    .optional()
+    .openapi({ description: "Seconds between attempts after a temporary failure (10-3600; default 60).", example: 60 }),
   priority: z.enum(["high", "normal", "bulk"]).optional().openapi({ description: "high (e.g. evacuation notices) is attempted before normal, bulk after." }),
   quiet_hours: z
     .strictObject({
@@ -28,7 +39,11 @@ export const PolicyFields = {
     })
     .optional()
     .openapi({ description: "A daily window in which no attempt starts." }),
-  tags: z.array(z.string().max(64)).max(10).optional().openapi({ description: "Up to 10 tags, searchable in the log.", example: ["otp"] }),
+  tags: z
+    .array(z.string().max(64))
+    .max(10)
+    .optional()
+    .openapi({ description: "Up to 10 tags, searchable in the log.", example: ["otp"] }),
 };
 
 export const SendMessageBody = z
@@ -41,7 +56,10 @@ export const SendMessageBody = z
     subject: z.string().max(998).optional(),
     text: z.string().optional(),
     html: z.string().optional(),
-    headers: z.record(z.string(), z.string()).optional().openapi({ description: "Extra header fields, e.g. List-Unsubscribe.", example: { "X-Order": "1234" } }),
+    headers: z
+      .record(z.string(), z.string())
+      .optional()
+      .openapi({ description: "Extra header fields, e.g. List-Unsubscribe.", example: { "X-Order": "1234" } }),
     attachments: z
       .array(
         z.strictObject({
@@ -53,12 +71,17 @@ export const SendMessageBody = z
       )
       .max(100)
       .optional(),
-    return_path: z.string().max(320).optional().openapi({ description: "Envelope sender, where bounces go; defaults to the From address. Must be your own domain.", example: "bounces@shop.example" }),
+    return_path: z
+      .string()
+      .max(320)
+      .optional()
+      .openapi({ description: "Envelope sender, where bounces go; defaults to the From address. Must be your own domain.", example: "bounces@shop.example" }),
     metadata: z.record(z.string(), z.unknown()).optional().openapi({ description: "Your own data, returned with the message." }),
-    raw: z.string().optional().openapi({ description: "A complete RFC 5322 message, sent as given (extended X-Hikyaku-* headers honoured and removed). Requires `envelope`." }),
-    envelope: z
-      .strictObject({ from: z.string().max(320), to: z.array(z.string().max(320)).min(1).openapi({ maxItems: MAX_RECIPIENTS }) })
-      .optional(),
+    raw: z
+      .string()
+      .optional()
+      .openapi({ description: "A complete RFC 5322 message, sent as given (extended X-Hikyaku-* headers honoured and removed). Requires `envelope`." }),
+    envelope: z.strictObject({ from: z.string().max(320), to: z.array(z.string().max(320)).min(1).openapi({ maxItems: MAX_RECIPIENTS }) }).optional(),
     ...PolicyFields,
   })
   .openapi("SendMessage");
@@ -108,7 +131,14 @@ export const messagesPost = router().openapi(route, async (c) => {
     accountId: account.id,
     channel: "http",
     sourceIp: clientIp(c.env),
-    policy: { send_at: body.send_at, lifetime: body.lifetime, retry_interval: body.retry_interval, priority: body.priority, quiet_hours: body.quiet_hours, tags: body.tags },
+    policy: {
+      send_at: body.send_at,
+      lifetime: body.lifetime,
+      retry_interval: body.retry_interval,
+      priority: body.priority,
+      quiet_hours: body.quiet_hours,
+      tags: body.tags,
+    },
     metadata: body.metadata ?? null,
     ...(key ? { idempotency: { key, requestHash: hashRequest(body) } } : {}),
   });
@@ -121,7 +151,8 @@ function fromRaw(body: Body): Partial {
   const structured = (["from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers", "attachments", "return_path"] as const).find(
     (k) => body[k] !== undefined,
   );
-  if (structured) throw new AppError("validation_error", `${structured} cannot be combined with raw: put it in the raw message or the envelope.`, { field: structured });
+  if (structured)
+    throw new AppError("validation_error", `${structured} cannot be combined with raw: put it in the raw message or the envelope.`, { field: structured });
   if (!body.envelope) throw new AppError("validation_error", "envelope {from, to} is required with raw.", { field: "envelope" });
   const { from, to } = body.envelope;
   checkRecipientCount(to.length, "envelope.to");
@@ -144,7 +175,8 @@ async function fromStructured(body: Body, hostname: string): Promise<Partial> {
   const to = mailboxes(body.to, "to");
   const cc = mailboxes(body.cc, "cc");
   const bcc = mailboxes(body.bcc, "bcc");
-  if (to.length + cc.length + bcc.length === 0) throw new AppError("validation_error", "to is required: give at least one recipient in to, cc or bcc.", { field: "to" });
+  if (to.length + cc.length + bcc.length === 0)
+    throw new AppError("validation_error", "to is required: give at least one recipient in to, cc or bcc.", { field: "to" });
   const messageIdHeader = `${uuidv7()}@${hostname}`;
   const raw = await compose({
     from,
