@@ -279,13 +279,16 @@ export const domains = pgTable(
     accountId: uuid("account_id")
       .notNull()
       .references(() => accounts.id, { onDelete: "cascade" }),
-    /** ASCII (punycode) form, lower case. */
-    domain: text("domain").notNull().unique(),
+    /**
+     * ASCII (punycode) form, lower case. Several accounts may register one domain; the
+     * first whose DKIM record verifies owns it (src/domains/domain-owner.ts).
+     */
+    domain: text("domain").notNull(),
     /** Sign before the DKIM record is seen in DNS. */
     signBeforeVerify: boolean("sign_before_verify").notNull().default(false),
     createdAt: ts("created_at").notNull().defaultNow(),
   },
-  (t) => [index("domains_account_idx").on(t.accountId)],
+  (t) => [index("domains_account_idx").on(t.accountId), uniqueIndex("domains_domain_account_idx").on(t.domain, t.accountId)],
 );
 
 export const dkimKeys = pgTable(

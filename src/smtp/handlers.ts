@@ -2,9 +2,9 @@
 // recognise the source IP (relay), check the envelope, and hand DATA to accept().
 // Every refusal is answered from the error table and written to the reception log.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerOptions, SMTPServerSession } from "smtp-server";
-import { checkEmail } from "../accept/addresses.ts";
+import { checkEmail, domainOf } from "../accept/addresses.ts";
 import { MAX_RECIPIENTS } from "../accept/accept.ts";
-import { checkEnvelopeSender } from "../accept/sender-rules.ts";
+import { checkDomainOwners, checkEnvelopeSender } from "../accept/sender-rules.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
@@ -172,6 +172,7 @@ async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress
   // The sender rule (F7) runs again inside accept(); here it refuses before any bytes are sent.
   const sender = address.address === "" ? "" : checkEmail(address.address, "MAIL FROM");
   checkEnvelopeSender(sender, { field: "MAIL FROM", internal: false });
+  if (sender) await checkDomainOwners(deps.db, accountId, [{ domain: domainOf(sender), what: "The envelope sender", field: "MAIL FROM" }]);
 }
 
 /** A session's IP is looked up again every few seconds, not for every message: a removed IP stops relaying soon after. */
