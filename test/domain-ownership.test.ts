@@ -71,6 +71,28 @@ describe("registration and verification", () => {
     assert.equal(view.body.status, "pending", "nothing of the owner's shows in the squatter's account");
   });
 
+  test("two accounts verifying one domain at the same moment: exactly one owns it", async () => {
+    const a = await w.hk.newAccount("race a");
+    const b = await w.hk.newAccount("race b");
+    for (const who of [a, b]) {
+      const made = await as(who)("POST", "/v1/domains", { domain: "race.test" });
+      assert.equal(made.status, 201);
+      for (const r of made.body.records as Rec[]) if (r.purpose === "dkim") w.dns.records[r.name] = { TXT: [r.strings] };
+    }
+    const callers = [a, b, a, b];
+    const results = await Promise.all(callers.map((who) => as(who)("POST", "/v1/domains/race.test/verify")));
+    assert.ok(
+      results.every((r) => r.status === 200 || r.status === 409),
+      JSON.stringify(results.map((r) => r.status)),
+    );
+    const active = new Set(results.flatMap((r, i) => (r.status === 200 && r.body.status === "active" ? [callers[i]?.accountId] : [])));
+    assert.equal(active.size, 1, "one account's verification succeeded");
+    const [row] = await w.hk.service.db.sql`
+      select count(distinct d.account_id)::int as n from domains d join dkim_keys k on k.domain_id = d.id
+      where d.domain = 'race.test' and k.verified_at is not null`;
+    assert.equal(row?.n, 1, "one account verified race.test");
+  });
+
   test("a subdomain that another account verifies for itself is that account's", async () => {
     await registerAndVerify(third, "ward.city.test");
     const byOwner = await as(owner)("POST", "/v1/messages", mail("notice@ward.city.test"));
