@@ -145,3 +145,71 @@ describe("SMTP protocol hygiene", () => {
     assert.equal(await stored("fine@ok.test"), 1);
   });
 });
+
+describe("SMTP intake details", () => {
+  async function refusedInLog(match: (e: any) => boolean, what: string): Promise<any> {
+    return eventually(async () => {
+      const r = await hk.api("GET", "/v1/logs?type=reception&limit=100");
+      return (r.body.data ?? []).find((e: any) => !e.accepted && match(e));
+    }, what);
+  }
+
+  for (const [what, first] of [
+    ["a space", " "],
+    ["a tab", "\t"],
+  ] as const) {
+    test(`DATA whose first line starts with ${what} is refused, not folded into our Received field`, async () => {
+      const c = await session();
+      const tag = what.replace(" ", "-");
+      const reply = await transaction(c, `${first}by attacker.example; Mon, 1 Jan 2024 00:00:00 +0000\r\n${head}hi`, `folded-${tag}@ok.test`);
+      assert.match(reply, /^550 5\.6\.0 DATA: the message starts with a space or tab/);
+      assert.match(await transaction(c, `${head}hi`, `unfolded-${tag}@ok.test`), /^250 2\.0\.0 /, "the session carries on");
+      c.close();
+      assert.equal(await stored(`folded-${tag}@ok.test`), 0);
+      assert.equal(await stored(`unfolded-${tag}@ok.test`), 1);
+    });
+  }
+
+  test("MAIL FROM and RCPT TO that are not UTF-8 are refused with 553 5.1.3, not stored with U+FFFD", async () => {
+    const c = await session();
+    c.write(Buffer.concat([Buffer.from("MAIL FROM:<caf"), Buffer.from([0xe9]), Buffer.from("@city.test> SMTPUTF8\r\n")]));
+    const mail = await c.reply();
+    assert.match(mail.text, /^553 5\.1\.3 MAIL FROM: the address is not valid UTF-8/);
+    assert.equal((await c.command("MAIL FROM:<café@city.test> SMTPUTF8")).code, 250, "the same address in UTF-8 is fine");
+    c.write(Buffer.concat([Buffer.from("RCPT TO:<"), Buffer.from([0xff, 0xfe]), Buffer.from("@ok.test>\r\n")]));
+    assert.match((await c.reply()).text, /^553 5\.1\.3 RCPT TO: the address is not valid UTF-8/);
+    // A truncated multi-byte sequence (the first byte of "送" alone) is not UTF-8 either.
+    c.write(Buffer.concat([Buffer.from("RCPT TO:<a"), Buffer.from([0xe9, 0x80]), Buffer.from("@ok.test>\r\n")]));
+    assert.equal((await c.reply()).code, 553);
+    assert.equal((await c.command("RCPT TO:<送@ok.test>")).code, 250);
+    assert.equal((await c.command("DATA")).code, 354);
+    c.write(`${head}hi\r\n.\r\n`);
+    assert.match((await c.reply()).text, /^250 /);
+    c.close();
+    const [row] = await hk.service.db.sql`select count(*)::int as n from recipients where address like ${"%\uFFFD%"}`;
+    assert.equal(row?.n, 0, "no address with U+FFFD was stored");
+    assert.equal(await stored("送@ok.test"), 1);
+    const ev = await refusedInLog((e) => /MAIL FROM: the address is not valid UTF-8/.test(e.reason), "the refused MAIL FROM in the reception log");
+    assert.equal(ev.code, 553);
+    assert.equal(ev.enhanced_code, "5.1.3");
+  });
+
+  test("a NUL in an address is refused at either door, and the refusal is in the reception log", async () => {
+    const c = await session();
+    assert.match((await c.command("MAIL FROM:<nul\0sender@city.test>")).text, /^501 5\.1\.7 /);
+    assert.equal((await c.command("MAIL FROM:<sender@city.test>")).code, 250);
+    assert.match((await c.command("RCPT TO:<nul\0rcpt@ok.test>")).text, /^501 5\.1\.3 /);
+    c.close();
+    const mail = await refusedInLog((e) => e.envelope_sender === "nul\\0sender@city.test", "the NUL sender's refusal");
+    assert.deepEqual([mail.channel, mail.code, mail.enhanced_code, mail.recipient_count], ["smtp", 501, "5.1.7", 0]);
+    assert.match(mail.reason, /^MAIL FROM: "nul\\u0000sender@city\.test" is not a valid address/);
+    const rcpt = await refusedInLog((e) => /^RCPT TO: "nul\\u0000rcpt@ok\.test"/.test(e.reason), "the NUL recipient's refusal");
+    assert.deepEqual([rcpt.envelope_sender, rcpt.code, rcpt.enhanced_code], ["sender@city.test", 501, "5.1.3"]);
+    const http = await hk.api("POST", "/v1/messages", { from: "nul\u0000http@city.test", to: "a@ok.test", subject: "x", text: "x" });
+    assert.equal(http.status, 422);
+    const ev = await refusedInLog((e) => e.envelope_sender === "nul\\0http@city.test", "the NUL sender's refusal");
+    assert.equal(ev.channel, "http");
+    assert.equal(ev.code, 422);
+    assert.match(ev.reason, /control characters/);
+  });
+});

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import nodemailer from "nodemailer";
-import { advanceClock, resetClock } from "../src/clock.ts";
+import { advanceClock, nowMs, resetClock } from "../src/clock.ts";
+import { AUTH_FAILURE_LIMITS } from "../src/smtp/auth-failures.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
@@ -140,6 +141,7 @@ describe("submission", () => {
     const plainText = await rawSmtp({ port: ports().submissionPort });
     const ehlo = await plainText.command("EHLO client.test");
     assert.match(ehlo.text, /STARTTLS/);
+    assert.doesNotMatch(ehlo.text, /AUTH/, "AUTH is not advertised before STARTTLS");
     const early = await plainText.command(plain(cred.username, cred.password));
     assert.equal(early.code, 538);
     assert.match(early.text, /^538 5\.7\.11 /);
@@ -147,7 +149,10 @@ describe("submission", () => {
     assert.match(mail.text, /^530 5\.7\.0 Authentication required/);
     plainText.close();
 
-    const secured = await tlsSession();
+    const secured = await rawSmtp({ port: ports().submissionPort });
+    await secured.command("EHLO client.test");
+    await secured.starttls();
+    assert.match((await secured.command("EHLO client.test")).text, /^250-AUTH PLAIN LOGIN$/m, "offered once TLS is up");
     assert.match((await secured.command("MAIL FROM:<a@city.test>")).text, /^530 5\.7\.0 /);
     assert.match((await secured.command(plain(cred.username, cred.password))).text, /^235 /);
     assert.match((await secured.command("MAIL FROM:<a@city.test>")).text, /^250 /);
@@ -167,43 +172,91 @@ describe("submission", () => {
     assert.ok(c.isClosed());
   });
 
-  test("10 failures from one IP in 10 minutes lock it out with 454 4.7.0 until the window passes", async () => {
+  test("10 failures for one username from one IP lock out that pair only, case-insensitively, until the window passes", async () => {
     const ip = "127.0.0.8";
+    const victim = (await hk.api("POST", "/v1/smtp-credentials", { username: "Pair-Victim" })).body;
     for (let done = 0; done < 10; ) {
       const c = await tlsSession(ip);
-      for (let i = 0; i < 3 && done < 10; i++, done++) assert.equal((await c.command(plain(`guess-${done}`, "x"))).code, 535);
-      c.close();
-    }
-    const locked = await refusal(submission({ localAddress: ip }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") }));
-    assert.equal(locked.responseCode, 454);
-    assert.match(locked.response, /^454 4\.7\.0 /);
-    const persistent = await tlsSession(ip);
-    for (let i = 0; i < 3; i++) assert.equal((await persistent.command(plain(cred.username, cred.password))).code, 454);
-    await persistent.closed;
-    const elsewhere = await submission({ localAddress: "127.0.0.9" }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") });
-    assert.match(elsewhere.response, /^250 /, "another IP with the right password is not locked out");
-
-    advanceClock(10 * 60 * 1000 + 1000);
-    const later = await submission({ localAddress: ip }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") });
-    assert.match(later.response, /^250 /);
-  });
-
-  test("10 failures for one username, from several IPs, lock that username out", async () => {
-    const victim = (await hk.api("POST", "/v1/smtp-credentials", { username: "victim" })).body;
-    for (const ip of ["127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13"]) {
-      const c = await tlsSession(ip);
-      const tries = ip === "127.0.0.13" ? 1 : 3;
-      for (let i = 0; i < tries; i++) assert.equal((await c.command(plain("victim", `guess-${i}`))).code, 535);
+      // The guesser varies the case: the counter does not care.
+      for (let i = 0; i < 3 && done < 10; i++, done++)
+        assert.equal((await c.command(plain(done % 2 ? "pair-victim" : "PAIR-VICTIM", `guess-${done}`))).code, 535);
       c.close();
     }
     const locked = await refusal(
-      submission({ user: "victim", pass: victim.password, localAddress: "127.0.0.14" }).sendMail({
+      submission({ user: "pair-victim", pass: victim.password, localAddress: ip }).sendMail({
         envelope: { from: "a@city.test", to: ["a@ok.test"] },
         raw: message("x"),
       }),
     );
     assert.equal(locked.responseCode, 454);
+    assert.match(locked.response, /^454 4\.7\.0 Too many failed logins for this username from this address/);
+    const persistent = await tlsSession(ip);
+    for (let i = 0; i < 3; i++) assert.equal((await persistent.command(plain("Pair-Victim", victim.password))).code, 454);
+    await persistent.closed;
+
+    const send = (user: string, pass: string, localAddress: string) =>
+      submission({ user, pass, localAddress }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") });
+    assert.match((await send("pair-victim", victim.password, "127.0.0.9")).response, /^250 /, "the customer elsewhere still logs in");
+    assert.match((await send(cred.username, cred.password, ip)).response, /^250 /, "other usernames from the guesser's address still log in");
+
+    advanceClock(10 * 60 * 1000 + 1000);
+    assert.match((await send("pair-victim", victim.password, ip)).response, /^250 /);
+  });
+
+  test(`${AUTH_FAILURE_LIMITS.ip} failures from one IP, over many usernames, lock that IP out`, async () => {
+    const ip = "127.0.0.15";
+    for (let done = 0; done < AUTH_FAILURE_LIMITS.ip; ) {
+      const c = await tlsSession(ip);
+      for (let i = 0; i < 3 && done < AUTH_FAILURE_LIMITS.ip; i++, done++) assert.equal((await c.command(plain(`spray-${done}`, "x"))).code, 535);
+      c.close();
+    }
+    const locked = await refusal(submission({ localAddress: ip }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") }));
+    assert.equal(locked.responseCode, 454);
+    assert.match(locked.response, /^454 4\.7\.0 Too many failed logins from this address;/);
+    const elsewhere = await submission({ localAddress: "127.0.0.16" }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") });
+    assert.match(elsewhere.response, /^250 /, "another IP with the right password is not locked out");
+    advanceClock(10 * 60 * 1000 + 1000);
+  });
+
+  test(`the global guard: ${AUTH_FAILURE_LIMITS.user} failures for one username from anywhere lock it everywhere`, async () => {
+    const victim = (await hk.api("POST", "/v1/smtp-credentials", { username: "victim" })).body;
+    const send = (localAddress: string) =>
+      submission({ user: "victim", pass: victim.password, localAddress }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message("x") });
+    // All but the last failure stand in for a guess spread over many addresses; they are
+    // written as the SMTP door counts them against the username.
+    const at = new Date(nowMs());
+    const spread = Array.from({ length: AUTH_FAILURE_LIMITS.user - 1 }, () => ({ key: "user:victim", at }));
+    await hk.service.db.sql`insert into auth_failures ${hk.service.db.sql(spread)}`;
+    assert.match((await send("127.0.0.17")).response, /^250 /, "one below the global limit, the customer still logs in");
+    const c = await tlsSession("127.0.0.18");
+    assert.equal((await c.command(plain("VICTIM", "one more guess"))).code, 535);
+    c.close();
+    const locked = await refusal(send("127.0.0.19"));
+    assert.equal(locked.responseCode, 454);
+    assert.match(locked.response, /^454 4\.7\.0 Too many failed logins for this username;/);
     const [row] = await hk.service.db.sql`select count(*)::int as n from reception_events where code = 535 and account_id = ${hk.accountId}`;
     assert.ok((row?.n ?? 0) >= 10, "failed logins for the account's usernames are in its reception log");
+    advanceClock(10 * 60 * 1000 + 1000);
+  });
+
+  test("usernames are case-insensitive: unique whatever the case, and any case logs in", async () => {
+    const made = await hk.api("POST", "/v1/smtp-credentials", { username: "School-Gate" });
+    assert.equal(made.status, 201);
+    assert.equal(made.body.username, "School-Gate", "shown as chosen");
+    const clash = await hk.api("POST", "/v1/smtp-credentials", { username: "school-gate" });
+    assert.equal(clash.status, 409);
+    assert.equal(clash.body.error.field, "username");
+    assert.match(clash.body.error.message, /case-insensitive/);
+    const other = await hk.newAccount("another school");
+    const foreign = await fetch(`${hk.url}/v1/smtp-credentials`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ username: "SCHOOL-GATE" }),
+    });
+    assert.equal(foreign.status, 409, "another account cannot take it in another case either");
+    for (const user of ["school-gate", "SCHOOL-GATE", "School-Gate"]) {
+      const info = await submission({ user, pass: made.body.password }).sendMail({ envelope: { from: "a@city.test", to: ["a@ok.test"] }, raw: message(user) });
+      assert.match(info.response, /^250 /, user);
+    }
   });
 });

@@ -8,10 +8,10 @@ import type { Db } from "../db/client.ts";
 import { signMessage } from "../domains/sign-message.ts";
 import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
-import { checkEmail } from "./addresses.ts";
+import { checkEmail, domainOf } from "./addresses.ts";
 import { type PolicyInput, policyFromHeaders, resolvePolicy } from "./policy.ts";
 import { type HeaderField, makeField, parseRaw } from "./raw-message.ts";
-import { checkEnvelopeSender } from "./sender-rules.ts";
+import { checkDomainOwners, checkEnvelopeSender, fromDomains } from "./sender-rules.ts";
 import { type Accepted, storeMessage } from "./store.ts";
 
 export const MAX_RECIPIENTS = 1000;
@@ -48,6 +48,7 @@ export async function accept(deps: AcceptDeps, sub: Submission): Promise<Accepte
   const ext = policyFromHeaders(parsed.headers);
   const policy = resolvePolicy(sub.policy ?? {}, ext.input, ext.names, deps.config);
   const { headers, messageIdHeader } = identityHeaders(ext.rest, deps.config, sub.messageIdHeader);
+  await checkOwnership(deps, sub, envelope.from, headers);
   const raw = await signMessage(deps, sub.accountId, headers, parsed.body);
   checkSize(raw, deps.config);
   return storeMessage(deps.db, { sub, envelope, policy, raw, messageIdHeader, at: now() });
@@ -74,6 +75,15 @@ function checkEnvelope(sub: Submission): { from: string; recipients: string[] } 
     });
   }
   return { from, recipients };
+}
+
+/** Neither the From domains nor the envelope sender's may be another account's verified domain. */
+async function checkOwnership(deps: AcceptDeps, sub: Submission, envelopeFrom: string, headers: HeaderField[]): Promise<void> {
+  if (sub.internal) return; // the service's own bounces, From its own hostname
+  const fromField = sub.channel === "smtp" ? "From" : "from";
+  const senders = fromDomains(headers).map((domain) => ({ domain, what: "The From address", field: fromField }));
+  if (envelopeFrom) senders.push({ domain: domainOf(envelopeFrom), what: "The envelope sender", field: sub.envelopeFromField ?? "return_path" });
+  await checkDomainOwners(deps.db, sub.accountId, senders);
 }
 
 /** Adds Message-ID and Date when missing, and removes Bcc: recipients come from the envelope only. */

@@ -1,7 +1,12 @@
-// Sender rules (SPEC F7), one module for both doors: the envelope sender is where bounces
-// go, so it must be at the customer's own domain, never a free-mail provider's.
+// Sender rules (SPEC F6, F7), one module for both doors: the envelope sender is where
+// bounces go, so it must be at the customer's own domain, never a free-mail provider's;
+// and neither it nor the From address may be at a domain another account verified.
+import addressparser from "nodemailer/lib/addressparser";
+import type { Db } from "../db/client.ts";
+import { ownerOf } from "../domains/domain-owner.ts";
 import { AppError } from "../errors.ts";
-import { domainOf } from "./addresses.ts";
+import { domainOf, normaliseDomain } from "./addresses.ts";
+import { fieldValue, type HeaderField } from "./raw-message.ts";
 
 /** Free-mail and mobile-carrier domains; a subdomain of one counts as the provider's too. */
 export const FREE_MAIL_DOMAINS: ReadonlySet<string> = new Set([
@@ -99,4 +104,43 @@ export function checkEnvelopeSender(address: string, ctx: SenderContext): void {
     `The envelope sender ${address} is at ${provider}, a free-mail provider. Bounces must come back to the sender's own domain: use a return path at a domain you control, such as bounces@your-shop.example.`,
     { field: ctx.field },
   );
+}
+
+export interface SenderDomain {
+  domain: string;
+  /** Names the address in the refusal: "The From address", "The envelope sender". */
+  what: string;
+  field: string;
+}
+
+/**
+ * Refuses mail whose sender domains (From and envelope sender, subdomains included) are
+ * verified by another account: verification is the proof of ownership (F6). Unverified
+ * and unregistered domains pass; DMARC at the destination is their owner's business.
+ */
+export async function checkDomainOwners(db: Db, accountId: string, senders: SenderDomain[]): Promise<void> {
+  const owners = await Promise.all(senders.map((s) => ownerOf(db, s.domain)));
+  senders.forEach((s, i) => {
+    const owner = owners[i];
+    if (!owner || owner.accountId === accountId) return;
+    const via = owner.domain === s.domain ? "" : ` (through ${owner.domain})`;
+    throw new AppError(
+      "sender_refused",
+      `${s.what} is at ${s.domain}, which another Hikyaku account has verified as its own${via}; mail from it is refused. Send from a domain this account has registered and verified (POST /v1/domains, then its verify).`,
+      { field: s.field },
+    );
+  });
+}
+
+/** The domains (ASCII, lower case) of every address in every From field. */
+export function fromDomains(headers: HeaderField[]): string[] {
+  const domains = new Set<string>();
+  for (const h of headers) {
+    if (h.lower !== "from") continue;
+    for (const a of addressparser(fieldValue(h), { flatten: true })) {
+      const domain = a.address ? normaliseDomain(domainOf(a.address)) : undefined;
+      if (domain) domains.add(domain);
+    }
+  }
+  return [...domains];
 }

@@ -251,12 +251,13 @@ export const smtpCredentials = pgTable(
     accountId: uuid("account_id")
       .notNull()
       .references(() => accounts.id, { onDelete: "cascade" }),
-    username: text("username").notNull().unique(),
+    /** As the customer chose it; unique and looked up case-insensitively. */
+    username: text("username").notNull(),
     passwordHash: text("password_hash").notNull(),
     createdAt: ts("created_at").notNull().defaultNow(),
     revokedAt: ts("revoked_at"),
   },
-  (t) => [index("smtp_credentials_account_idx").on(t.accountId)],
+  (t) => [index("smtp_credentials_account_idx").on(t.accountId), uniqueIndex("smtp_credentials_username_lower_idx").on(sql`lower(${t.username})`)],
 );
 
 /** Failed SMTP AUTH attempts, shared by every SMTP process, for the guessing limit. */
@@ -264,7 +265,7 @@ export const authFailures = pgTable(
   "auth_failures",
   {
     id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
-    /** "ip:1.2.3.4" or "user:name". */
+    /** "ipuser:1.2.3.4 name", "ip:1.2.3.4" or "user:name" (names in lower case). */
     key: text("key").notNull(),
     at: ts("at").notNull(),
   },
@@ -278,13 +279,16 @@ export const domains = pgTable(
     accountId: uuid("account_id")
       .notNull()
       .references(() => accounts.id, { onDelete: "cascade" }),
-    /** ASCII (punycode) form, lower case. */
-    domain: text("domain").notNull().unique(),
+    /**
+     * ASCII (punycode) form, lower case. Several accounts may register one domain; the
+     * first whose DKIM record verifies owns it (src/domains/domain-owner.ts).
+     */
+    domain: text("domain").notNull(),
     /** Sign before the DKIM record is seen in DNS. */
     signBeforeVerify: boolean("sign_before_verify").notNull().default(false),
     createdAt: ts("created_at").notNull().defaultNow(),
   },
-  (t) => [index("domains_account_idx").on(t.accountId)],
+  (t) => [index("domains_account_idx").on(t.accountId), uniqueIndex("domains_domain_account_idx").on(t.domain, t.accountId)],
 );
 
 export const dkimKeys = pgTable(

@@ -1,10 +1,12 @@
 // Sending domains and their keys in the database, always scoped to one account: another
-// account's domain is found exactly as often as an unknown one (never).
+// account's domain is found exactly as often as an unknown one (never). Several accounts
+// may register one name; the first to verify it owns it (domain-owner.ts).
 import { now } from "../clock.ts";
 import type { Config } from "../config.ts";
-import type { Db } from "../db/client.ts";
+import type { Db, Sql, Tx } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
+import { forgetDomainOwners } from "./domain-owner.ts";
 import type { DkimAlgorithm } from "./key-generation.ts";
 import { newKeys } from "./new-keys.ts";
 import { forgetSigningKeys } from "./signing-keys.ts";
@@ -31,8 +33,13 @@ export interface KeyRow {
 
 type Deps = { db: Db; config: Config };
 
-/** Registers `domain` (already checked, ASCII) with a pending key set; 409 when any account holds it. */
+/**
+ * Registers `domain` (already checked, ASCII) with a pending key set. Another account's
+ * registration does not stand in the way, only its verification (src/domains/domain-owner.ts):
+ * 409 when this account holds the domain already or another one has verified it.
+ */
 export async function createDomain(deps: Deps, accountId: string, domain: string, signBeforeVerify: boolean): Promise<DomainRow> {
+  await refuseIfVerifiedElsewhere(deps.db.sql, accountId, domain);
   const id = uuidv7();
   const at = now();
   const keys = await newKeys(deps.config, id, at);
@@ -40,24 +47,27 @@ export async function createDomain(deps: Deps, accountId: string, domain: string
     const [inserted] = await tx<DomainRow[]>`
       insert into domains (id, account_id, domain, sign_before_verify, created_at)
       values (${id}, ${accountId}, ${domain}, ${signBeforeVerify}, ${at})
-      on conflict (domain) do nothing
+      on conflict (domain, account_id) do nothing
       returning id, account_id, domain, sign_before_verify, created_at`;
-    if (!inserted) {
-      const [holder] = await tx<{ account_id: string }[]>`select account_id from domains where domain = ${domain}`;
-      const yours = holder?.account_id === accountId;
-      throw new AppError(
-        "conflict",
-        yours
-          ? `${domain} is already registered in this account; see GET /v1/domains/${domain}.`
-          : `${domain} is registered by another account. If the domain is yours, ask support to release it.`,
-        { field: "domain" },
-      );
-    }
+    if (!inserted) throw new AppError("conflict", `${domain} is already registered in this account; see GET /v1/domains/${domain}.`, { field: "domain" });
     await tx`insert into dkim_keys ${tx(keys)}`;
     return inserted;
   });
   forgetSigningKeys(accountId);
   return row;
+}
+
+/** 409 when an account other than `accountId` has verified exactly `domain`. */
+export async function refuseIfVerifiedElsewhere(sql: Sql | Tx, accountId: string, domain: string): Promise<void> {
+  const [other] = await sql`
+    select 1 from domains d join dkim_keys k on k.domain_id = d.id
+    where d.domain = ${domain} and d.account_id <> ${accountId} and k.verified_at is not null limit 1`;
+  if (!other) return;
+  throw new AppError(
+    "conflict",
+    `${domain} is verified by another Hikyaku account, which owns it: its DKIM record was found first. If the domain is yours, remove that account's DKIM record from DNS and ask support to release it.`,
+    { field: "domain" },
+  );
 }
 
 export async function findDomain(db: Db, accountId: string, domain: string): Promise<DomainRow | undefined> {
@@ -87,6 +97,7 @@ export async function keysOf(db: Db, domainIds: string[]): Promise<Map<string, K
 export async function deleteDomain(db: Db, accountId: string, domain: string): Promise<boolean> {
   const rows = await db.sql`delete from domains where domain = ${domain} and account_id = ${accountId} returning id`;
   forgetSigningKeys(accountId);
+  forgetDomainOwners();
   return rows.length > 0;
 }
 
@@ -113,11 +124,17 @@ export async function rotateKeys(deps: Deps, domain: DomainRow): Promise<void> {
   forgetSigningKeys(domain.account_id);
 }
 
-/** Marks found pending keys active and retires the older active key of each one's algorithm. */
+/**
+ * Marks found pending keys active and retires the older active key of each one's
+ * algorithm. The first activation verifies the domain, so verifications of one name
+ * take turns (an advisory lock on it) and one by a second account is refused.
+ */
 export async function activateKeys(deps: Deps, domain: DomainRow, found: KeyRow[]): Promise<void> {
   if (found.length === 0) return;
   const at = now();
   await deps.db.sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtextextended(${`domain-owner:${domain.domain}`}, 0))`;
+    await refuseIfVerifiedElsewhere(tx, domain.account_id, domain.domain);
     await tx`select id from domains where id = ${domain.id} for update`;
     for (const k of found) {
       const [activated] = await tx`update dkim_keys set state = 'active', verified_at = ${at} where id = ${k.id} and state = 'pending' returning id`;
@@ -128,4 +145,5 @@ export async function activateKeys(deps: Deps, domain: DomainRow, found: KeyRow[
     }
   });
   forgetSigningKeys(domain.account_id);
+  forgetDomainOwners();
 }

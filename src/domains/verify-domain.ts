@@ -5,7 +5,7 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { createResolver, DnsError, type Resolver } from "../delivery/dns.ts";
 import { dkimName, dkimValue, type RecordPurpose, spfInclude } from "./dns-records.ts";
-import { activateKeys, type DomainRow, type KeyRow, keysOf } from "./domain-store.ts";
+import { activateKeys, type DomainRow, type KeyRow, keysOf, refuseIfVerifiedElsewhere } from "./domain-store.ts";
 import type { DkimAlgorithm } from "./key-generation.ts";
 
 export interface Check {
@@ -22,7 +22,9 @@ export interface Check {
   algorithm?: DkimAlgorithm;
 }
 
+/** 409 when another account has verified this domain: it is theirs, and nothing is looked up. */
 export async function verifyDomain(deps: { db: Db; config: Config }, domain: DomainRow): Promise<Check[]> {
+  await refuseIfVerifiedElsewhere(deps.db.sql, domain.account_id, domain.domain);
   const keys = (await keysOf(deps.db, [domain.id])).get(domain.id)?.filter((k) => k.state !== "retired") ?? [];
   const resolver = createResolver(deps.config.HIKYAKU_DNS_SERVERS);
   const dkim = await Promise.all(keys.map((k) => checkDkim(resolver, domain.domain, k)));

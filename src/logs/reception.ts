@@ -27,11 +27,16 @@ export async function recordReception(db: Db, r: Refusal): Promise<void> {
     await db.sql`
       insert into reception_events (account_id, created_at, channel, source_ip, envelope_sender, recipient_count,
         accepted, code, enhanced_code, reason, message_id)
-      values (${r.accountId}, ${now()}, ${r.channel}, ${r.sourceIp}, ${r.envelopeSender}, ${r.recipientCount},
-        false, ${r.code}, ${r.enhancedCode}, ${r.reason.slice(0, 500)}, null)`;
+      values (${r.accountId}, ${now()}, ${r.channel}, ${r.sourceIp}, ${storable(r.envelopeSender)}, ${r.recipientCount},
+        false, ${r.code}, ${r.enhancedCode}, ${storable(r.reason.slice(0, 500))}, null)`;
   } catch (err) {
     log.warn("reception log write failed", { channel: r.channel, code: r.code, err: err as Error });
   }
+}
+
+/** PostgreSQL text cannot hold NUL, and a refusal for a NUL is exactly what must be logged: it is written as \0. */
+function storable<T extends string | null>(text: T): T {
+  return (text === null ? null : text.replaceAll("\0", "\\0")) as T;
 }
 
 /** What a refused POST /v1/messages body tells the reception log: its envelope sender and recipient count. */

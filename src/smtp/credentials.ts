@@ -26,10 +26,13 @@ export async function createSmtpCredential(db: Db, accountId: string, username?:
   const rows = await db.sql<{ createdAt: Date }[]>`
     insert into smtp_credentials (id, account_id, username, password_hash)
     values (${id}, ${accountId}, ${name}, ${await hashPassword(password)})
-    on conflict (username) do nothing
+    on conflict do nothing
     returning created_at as "createdAt"`;
   const row = rows[0];
-  if (!row) throw new AppError("conflict", `The username "${name}" is taken; choose another, or leave it out to get a generated one.`, { field: "username" });
+  if (!row) {
+    const why = `The username "${name}" is taken (usernames are case-insensitive); choose another, or leave it out to get a generated one.`;
+    throw new AppError("conflict", why, { field: "username" });
+  }
   return { id, username: name, password, created_at: row.createdAt.toISOString() };
 }
 
@@ -54,13 +57,16 @@ export interface LoginCheck {
   accountId: string | null;
 }
 
-/** Unknown, revoked and wrong are told apart only here: the client hears the same words for all three. */
+/**
+ * Usernames are case-insensitive (CITY-alerts logs in as city-alerts). Unknown, revoked
+ * and wrong are told apart only here: the client hears the same words for all three.
+ */
 export async function checkSmtpLogin(db: Db, username: string, password: string): Promise<LoginCheck> {
-  const [row] = await db.sql<{ id: string; accountId: string; passwordHash: string; revoked: boolean }[]>`
-    select id, account_id as "accountId", password_hash as "passwordHash", revoked_at is not null as revoked
-    from smtp_credentials where username = ${username.slice(0, 256)}`;
+  const [row] = await db.sql<{ id: string; accountId: string; username: string; passwordHash: string; revoked: boolean }[]>`
+    select id, account_id as "accountId", username, password_hash as "passwordHash", revoked_at is not null as revoked
+    from smtp_credentials where lower(username) = lower(${username.slice(0, 256)})`;
   const ok = await verifyPassword(password, row?.passwordHash ?? DUMMY_HASH);
   if (!row) return { accountId: null };
   if (!ok || row.revoked) return { accountId: row.accountId };
-  return { login: { accountId: row.accountId, credentialId: row.id, username }, accountId: row.accountId };
+  return { login: { accountId: row.accountId, credentialId: row.id, username: row.username }, accountId: row.accountId };
 }

@@ -2,15 +2,16 @@
 // recognise the source IP (relay), check the envelope, and hand DATA to accept().
 // Every refusal is answered from the error table and written to the reception log.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerOptions, SMTPServerSession } from "smtp-server";
-import { checkEmail } from "../accept/addresses.ts";
+import { checkEmail, domainOf } from "../accept/addresses.ts";
 import { MAX_RECIPIENTS } from "../accept/accept.ts";
-import { checkEnvelopeSender } from "../accept/sender-rules.ts";
+import { checkDomainOwners, checkEnvelopeSender } from "../accept/sender-rules.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
-import { recordReception } from "../logs/reception.ts";
-import { authLocked, recordAuthFailure } from "./auth-failures.ts";
+import { type Refusal, recordReception } from "../logs/reception.ts";
+import { authLocked, type LockScope, recordAuthFailure } from "./auth-failures.ts";
 import { checkSmtpLogin } from "./credentials.ts";
+import { commandIsUtf8, type SyntaxRefusal } from "./intake-server.ts";
 import { receiveMessage } from "./receive-message.ts";
 import { asAppError, smtpReply } from "./reply.ts";
 import { accountForSourceIp, normaliseIp } from "./source-ips.ts";
@@ -44,8 +45,15 @@ interface SessionState {
 
 export const MAX_AUTH_FAILURES_PER_CONNECTION = 3;
 const BAD_LOGIN = "Authentication failed: the username or password is not right.";
+const LOCKED_WHY: Record<LockScope, string> = {
+  ipUser: "for this username from this address",
+  ip: "from this address",
+  user: "for this username",
+};
 
-type Handlers = Required<Pick<SMTPServerOptions, "onConnect" | "onClose" | "onAuth" | "onMailFrom" | "onRcptTo" | "onData">>;
+type Handlers = Required<Pick<SMTPServerOptions, "onConnect" | "onClose" | "onAuth" | "onMailFrom" | "onRcptTo" | "onData">> & {
+  onSyntaxRefusal(session: SMTPServerSession, refusal: SyntaxRefusal): void;
+};
 
 export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
   const states = new WeakMap<SMTPServerSession, SessionState>();
@@ -114,6 +122,10 @@ export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
       });
     },
 
+    onSyntaxRefusal(session, r) {
+      void syntaxRefused(deps, door, session, state(session), r);
+    },
+
     onData(stream, session, cb) {
       const st = state(session);
       const envelopeSender = session.envelope.mailFrom ? session.envelope.mailFrom.address : null;
@@ -127,9 +139,10 @@ export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
 async function authenticate(deps: IntakeDeps, auth: SMTPServerAuthentication, session: SMTPServerSession, st: SessionState): Promise<SmtpUser> {
   const username = auth.username ?? "";
   const ip = session.remoteAddress;
-  if (await authLocked(deps.db, ip, username)) {
+  const locked = await authLocked(deps.db, ip, username);
+  if (locked) {
     st.authFailures++; // a locked-out client still leaves after three tries
-    const err = new AppError("rate_limited", "Too many failed logins from this address or for this username; wait 10 minutes before trying again.");
+    const err = new AppError("rate_limited", `Too many failed logins ${LOCKED_WHY[locked]}; wait 10 minutes before trying again.`);
     refused(deps, session, null, err, { envelopeSender: null, recipientCount: 0 });
     throw err;
   }
@@ -155,9 +168,11 @@ async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress
     throw new AppError("forbidden", `Relay access denied: ${session.remoteAddress} may not send through Hikyaku; ${how}.`);
   }
   st.accountId = accountId;
+  checkUtf8(session, "MAIL FROM");
   // The sender rule (F7) runs again inside accept(); here it refuses before any bytes are sent.
   const sender = address.address === "" ? "" : checkEmail(address.address, "MAIL FROM");
   checkEnvelopeSender(sender, { field: "MAIL FROM", internal: false });
+  if (sender) await checkDomainOwners(deps.db, accountId, [{ domain: domainOf(sender), what: "The envelope sender", field: "MAIL FROM" }]);
 }
 
 /** A session's IP is looked up again every few seconds, not for every message: a removed IP stops relaying soon after. */
@@ -170,13 +185,36 @@ async function relayAccount(deps: IntakeDeps, session: SMTPServerSession, st: Se
   return accountId;
 }
 
+/** An address that is not UTF-8 would be stored with U+FFFD in it: a different address. */
+function checkUtf8(session: SMTPServerSession, field: string): void {
+  if (commandIsUtf8(session)) return;
+  throw new AppError("invalid_address", `${field}: the address is not valid UTF-8; send it as UTF-8 (with SMTPUTF8) or in ASCII.`, { field });
+}
+
 async function rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
+  checkUtf8(session, "RCPT TO");
   checkEmail(address.address, "RCPT TO");
   const rcpts = session.envelope.rcptTo;
   const again = rcpts.some((r) => r.address.toLowerCase() === address.address.toLowerCase());
   if (!again && rcpts.length >= MAX_RECIPIENTS) {
     throw new AppError("too_many_recipients", `Too many recipients: at most ${MAX_RECIPIENTS} per message; send the rest in another transaction.`);
   }
+}
+
+/** Logs a MAIL FROM or RCPT TO that smtp-server refused before our handlers saw it, in the account it belongs to. */
+async function syntaxRefused(deps: IntakeDeps, door: Door, session: SMTPServerSession, st: SessionState, r: SyntaxRefusal): Promise<void> {
+  const user = (session.user as SmtpUser | undefined)?.accountId;
+  const accountId = user ?? (door === "relay" ? await relayAccount(deps, session, st).catch(() => undefined) : undefined) ?? null;
+  const text = r.command.toString("utf8");
+  const address = (/<([^>]*)>?/.exec(text)?.[1] ?? text.slice(text.indexOf(":") + 1).trim()).slice(0, 320);
+  const mail = r.stage === "MAIL FROM";
+  logRefusal(deps, session, accountId, {
+    envelopeSender: mail ? address : session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
+    recipientCount: mail ? 0 : 1,
+    code: r.code,
+    enhancedCode: r.enhancedCode,
+    reason: `${r.stage}: ${JSON.stringify(address)} is not a valid address (${r.reply.replace(/^Error: /, "")}).`,
+  });
 }
 
 interface LogContext {
@@ -186,14 +224,15 @@ interface LogContext {
 }
 
 function refused(deps: IntakeDeps, session: SMTPServerSession, accountId: string | null, err: AppError, ctx: Partial<LogContext>): void {
-  void recordReception(deps.db, {
-    accountId,
-    channel: "smtp",
-    sourceIp: normaliseIp(session.remoteAddress) ?? session.remoteAddress,
+  logRefusal(deps, session, accountId, {
     envelopeSender: ctx.envelopeSender ?? null,
     recipientCount: ctx.recipientCount ?? 0,
     code: err.responseCode,
     enhancedCode: err.smtpText.split(" ", 1)[0] ?? null,
     reason: ctx.reason ?? err.message,
   });
+}
+
+function logRefusal(deps: IntakeDeps, session: SMTPServerSession, accountId: string | null, r: Omit<Refusal, "accountId" | "channel" | "sourceIp">): void {
+  void recordReception(deps.db, { accountId, channel: "smtp", sourceIp: normaliseIp(session.remoteAddress) ?? session.remoteAddress, ...r });
 }

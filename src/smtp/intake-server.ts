@@ -1,8 +1,10 @@
 // smtp-server, adapted to Hikyaku's replies and limits: a reply whose text starts with
 // an enhanced status code (from the error table) keeps that code instead of the
-// library's guess, AUTH before TLS answers 538 5.7.11, a SIZE refusal reads like ours,
-// and every session has an absolute deadline so a client that trickles bytes cannot
-// hold a connection forever.
+// library's guess, AUTH before TLS answers 538 5.7.11 and is not advertised before it,
+// a SIZE refusal reads like ours, MAIL and RCPT lines that are not UTF-8 are marked for
+// the handlers (the library would turn them into U+FFFD), and every session has an
+// absolute deadline so a client that trickles bytes cannot hold a connection forever.
+import { isUtf8 } from "node:buffer";
 import type net from "node:net";
 import type tls from "node:tls";
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
@@ -10,8 +12,27 @@ import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp
 
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
 
+/** Sessions whose MAIL or RCPT command being handled is not valid UTF-8. */
+const notUtf8 = new WeakSet<SMTPServerSession>();
+
+/** False while the MAIL FROM or RCPT TO being handled arrived as bytes that are not UTF-8. */
+export function commandIsUtf8(session: SMTPServerSession): boolean {
+  return !notUtf8.has(session);
+}
+
+/** A MAIL FROM or RCPT TO that smtp-server itself refused as bad syntax, for the reception log. */
+export interface SyntaxRefusal {
+  stage: "MAIL FROM" | "RCPT TO";
+  /** The command line as sent. */
+  command: Buffer;
+  code: number;
+  enhancedCode: string;
+  reply: string;
+}
+
 class IntakeConnection extends SMTPConnection {
   private deadline: NodeJS.Timeout | undefined;
+  private addressCommand: Buffer = Buffer.alloc(0);
 
   override init(): void {
     super.init();
@@ -19,8 +40,36 @@ class IntakeConnection extends SMTPConnection {
     this.deadline.unref();
   }
 
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    const verb = command.subarray(0, 5).toString("latin1").toUpperCase();
+    if (verb === "MAIL " || verb === "RCPT ") {
+      this.addressCommand = command;
+      if (isUtf8(command)) notUtf8.delete(this.session);
+      else notUtf8.add(this.session);
+    }
+    super._onCommand(command, callback);
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
-    if (typeof data === "string" && ENHANCED.test(data)) super.send(code, data, false);
+    // The library's own address refusals (a NUL, a space, a bad bracket) never reach our handlers.
+    if (context === "SENDER_SYNTAX_ERROR" || context === "MAILBOX_SYNTAX_ERROR") {
+      const sender = context === "SENDER_SYNTAX_ERROR";
+      (this._server as IntakeServer).onSyntaxRefusal?.(this.session, {
+        stage: sender ? "MAIL FROM" : "RCPT TO",
+        command: this.addressCommand,
+        code,
+        enhancedCode: sender ? "5.1.7" : "5.1.3",
+        reply: String(data),
+      });
+    }
+    // The EHLO reply (the only multi-line 250): AUTH is offered only once TLS protects the password (RFC 4954 §4).
+    if (code === 250 && Array.isArray(data) && !this.secure && !this._server.options.allowInsecureAuth) {
+      super.send(
+        code,
+        data.filter((line) => !/^AUTH /.test(line)),
+        context,
+      );
+    } else if (typeof data === "string" && ENHANCED.test(data)) super.send(code, data, false);
     else if (code === 538) super.send(538, "5.7.11 Encryption required: send STARTTLS first, then AUTH.", false);
     else if (code === 552 && typeof data === "string" && data.startsWith("Error: message exceeds")) {
       const limit = Number(this._server.options.size);
@@ -57,11 +106,13 @@ class IntakeConnection extends SMTPConnection {
 
 export class IntakeServer extends SMTPServer {
   readonly sessionMs: number;
+  readonly onSyntaxRefusal: ((session: SMTPServerSession, refusal: SyntaxRefusal) => void) | undefined;
   private readonly bySession = new WeakMap<SMTPServerSession, SMTPConnection>();
 
-  constructor(options: SMTPServerOptions, sessionMs: number) {
+  constructor(options: SMTPServerOptions & { onSyntaxRefusal?: IntakeServer["onSyntaxRefusal"] }, sessionMs: number) {
     super(options);
     this.sessionMs = sessionMs;
+    this.onSyntaxRefusal = options.onSyntaxRefusal;
   }
 
   /** SMTPServer#connect (smtp-server 3.21), with our connection class. */

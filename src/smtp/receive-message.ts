@@ -18,6 +18,11 @@ export async function receiveMessage(
 ): Promise<string> {
   const raw = await readData(stream, deps.config.HIKYAKU_MAX_MESSAGE_BYTES);
   checkLineEndings(raw, "DATA");
+  // A leading space or tab would continue the Received field we put on top (RFC 5322 §2.2.3).
+  if (raw[0] === 0x20 || raw[0] === 0x09) {
+    const why = "DATA: the message starts with a space or tab (a folded line with no field before it); start with a header field such as From:.";
+    throw new AppError("validation_error", why, { field: "raw" });
+  }
   if (!accountId) throw new Error("DATA reached without an account: MAIL FROM should have refused it");
   const mailFrom = session.envelope.mailFrom;
   const accepted = await accept(deps, {

@@ -27,7 +27,7 @@ const verify = createRoute({
   tags: ["Domains"],
   summary: "Check a domain's DNS records",
   description:
-    "Looks up the DKIM, SPF and DMARC records through Hikyaku's resolvers and reports each. A pending key whose record is found becomes active (signing starts) and retires the key it replaces.",
+    "Looks up the DKIM, SPF and DMARC records through Hikyaku's resolvers and reports each. A pending key whose record is found becomes active (signing starts) and retires the key it replaces. The first account whose DKIM record is found owns the domain: mail From it (or its subdomains) is refused to every other account, and other accounts' verifications of it answer 409.",
   security: [{ bearer: [] }],
   request: { params: DomainParam },
   responses: {
@@ -35,7 +35,7 @@ const verify = createRoute({
       description: "The domain after the check, and one result per record.",
       content: { "application/json": { schema: DomainSchema.extend({ checks: z.array(CheckSchema) }).openapi("DomainVerification") } },
     },
-    ...errorResponses(401, 404),
+    ...errorResponses(401, 404, 409),
   },
 });
 
