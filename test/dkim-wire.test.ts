@@ -5,9 +5,10 @@
 // The bytes must also be CRLF-only with no line over 998 octets, so no relay on the way has
 // a reason to rewrite them, and what was stored must be exactly what arrived.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { promises as nodeDns } from "node:dns";
 import { createRequire } from "node:module";
+import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { simpleParser } from "mailparser";
 import { accept } from "../src/accept/accept.ts";
@@ -24,26 +25,29 @@ const { dkimVerify } = require("mailauth/lib/dkim/verify") as {
 
 // The Debian interpreter, where python3-dkim lives (a python3 earlier on PATH may lack it).
 const PYTHON = "/usr/bin/python3";
+// One process for the whole file (importing dkim takes seconds on a loaded machine): one
+// JSON line in per message, one JSON line out with each signature's verdict.
 const DKIMPY = `
 import base64, json, sys
 import dkim, nacl  # nacl: dkimpy verifies ed25519-sha256 with it
 from dkim.util import parse_tag_value
-req = json.load(sys.stdin)
-keys = {k.encode(): v.encode() for k, v in req["keys"].items()}
-msg = base64.b64decode(req["message"])
-def dnsfunc(name, timeout=5):
-    return keys.get(name.rstrip(b"."))
-out = []
-sigs = [v for k, v in dkim.DKIM(msg).headers if k.lower() == b"dkim-signature"]
-for i, v in enumerate(sigs):
-    tags = parse_tag_value(b"".join(v.split()))
-    try:
-        ok = dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)
-        error = None
-    except Exception as e:
-        ok, error = False, repr(e)
-    out.append({"d": tags[b"d"].decode(), "a": tags[b"a"].decode(), "ok": bool(ok), "error": error})
-print(json.dumps(out))
+print("ready", flush=True)
+for line in sys.stdin:
+    req = json.loads(line)
+    keys = {k.encode(): v.encode() for k, v in req["keys"].items()}
+    msg = base64.b64decode(req["message"])
+    def dnsfunc(name, timeout=5):
+        return keys.get(name.rstrip(b"."))
+    out = []
+    sigs = [v for k, v in dkim.DKIM(msg).headers if k.lower() == b"dkim-signature"]
+    for i, v in enumerate(sigs):
+        tags = parse_tag_value(b"".join(v.split()))
+        try:
+            ok, error = dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc), None
+        except Exception as e:
+            ok, error = False, repr(e)
+        out.append({"d": tags[b"d"].decode(), "a": tags[b"a"].decode(), "ok": bool(ok), "error": error})
+    print(json.dumps(out), flush=True)
 `;
 
 // A destination's reply that is long, spans two lines and is not ASCII: it goes into the DSN.
@@ -55,54 +59,40 @@ let held: Sink;
 const release = deferred();
 let hk: TestService;
 
-before(async () => {
-  sink = await startSink({ host: "127.0.0.2", onRcpt: (rcpt) => (rcpt === "bounce@dest.test" ? { code: 550, message: BOUNCE_REPLY } : undefined) });
-  // Holds every DATA answer until the test has read the stored message back; same port, its own address.
-  held = await startSink({ host: "127.0.0.3", port: sink.port, holdData: release.promise });
-  dns = await startDns({
-    "dest.test": { MX: [{ exchange: "mx.dest.test", priority: 10 }] },
-    "mx.dest.test": { A: ["127.0.0.2"] },
-    "shop.test": { MX: [{ exchange: "mx.dest.test", priority: 10 }] },
-    "held.test": { MX: [{ exchange: "mx.held.test", priority: 10 }] },
-    "mx.held.test": { A: ["127.0.0.3"] },
-  });
-  hk = await startTestService({
-    HIKYAKU_DNS_SERVERS: dns.address,
-    HIKYAKU_MX_PORT: String(sink.port),
-    // DSNs come From MAILER-DAEMON@<hostname>: a subdomain of shop.test, so they are signed too.
-    HIKYAKU_HOSTNAME: "mailer.shop.test",
-  });
-  const created = await hk.api("POST", "/v1/domains", { domain: "shop.test" });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  for (const r of created.body.records) if (r.purpose === "dkim") dns.records[r.name] = { TXT: [r.strings] };
-  assert.equal((await hk.api("POST", "/v1/domains/shop.test/verify")).body.status, "active");
-  assert.equal((await hk.api("PUT", "/v1/source-ips", { ips: ["127.0.0.1"] })).status, 200);
-});
-
-after(async () => {
-  release.resolve();
-  await hk?.stop();
-  await sink?.close();
-  await held?.close();
-  await dns?.close();
-});
-
 function resolver() {
   const r = new nodeDns.Resolver({ timeout: 2000, tries: 1 });
   r.setServers([dns.address]);
   return (name: string, rr: string) => r.resolve(name, rr as "TXT");
 }
 
-function dkimpy(raw: Buffer): Promise<{ d: string; a: string; ok: boolean; error: string | null }[]> {
+type DkimpyVerdict = { d: string; a: string; ok: boolean; error: string | null }[];
+let python: ChildProcessWithoutNullStreams;
+const answers: { resolve: (line: string) => void; reject: (err: Error) => void }[] = [];
+
+/** Starts dkimpy and waits until it has imported its modules; fails the file when it cannot. */
+function startDkimpy(): Promise<void> {
+  python = spawn(PYTHON, ["-c", DKIMPY]);
+  let stderr = "";
+  python.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const failed = (why: string) => new Error(`dkimpy (${PYTHON}, Debian python3-dkim and python3-nacl) ${why}: ${stderr}`);
+  python.on("error", (err) => {
+    for (const w of answers.splice(0)) w.reject(failed(err.message));
+  });
+  python.on("exit", (code) => {
+    for (const w of answers.splice(0)) w.reject(failed(`exited with ${code}`));
+  });
+  createInterface({ input: python.stdout }).on("line", (line) => answers.shift()?.resolve(line));
+  return new Promise((resolve, reject) => answers.push({ resolve: () => resolve(), reject }));
+}
+
+async function dkimpy(raw: Buffer): Promise<DkimpyVerdict> {
   const keys: Record<string, string> = {};
   for (const [name, rec] of Object.entries(dns.records)) if (rec.TXT?.[0]) keys[name] = rec.TXT[0].join("");
-  return new Promise((resolve, reject) => {
-    const child = execFile(PYTHON, ["-c", DKIMPY], { timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`dkimpy (${PYTHON}, Debian python3-dkim and python3-nacl) failed: ${stderr || err.message}`));
-      resolve(JSON.parse(stdout));
-    });
-    child.stdin?.end(JSON.stringify({ message: raw.toString("base64"), keys }));
-  });
+  const line = new Promise<string>((resolve, reject) => answers.push({ resolve, reject }));
+  python.stdin.write(`${JSON.stringify({ message: raw.toString("base64"), keys })}\n`);
+  return JSON.parse(await line);
 }
 
 /** What a relay on the way could rewrite: a bare CR or LF, a line over 998 octets. */
@@ -129,7 +119,7 @@ async function assertSignedOnTheWire(raw: Buffer): Promise<void> {
 }
 
 async function received(headerId: string, from: Sink = sink): Promise<Buffer> {
-  const got = await eventually(async () => from.messages.find((m) => m.raw.includes(`<${headerId}>`)), `the sink to receive ${headerId}`, 20_000);
+  const got = await eventually(async () => from.messages.find((m) => m.raw.includes(`<${headerId}>`)), `the sink to receive ${headerId}`, 90_000);
   return got.raw;
 }
 
@@ -200,11 +190,84 @@ const composed: Composed[] = [
   { name: "text without a final line break", body: { text: "no newline at the end" } },
 ];
 
+const rawHead = (id: string, nl: string) =>
+  [
+    `From: =?UTF-8?B?${b64("飛脚")}?= <orders@shop.test>`,
+    "To: a@dest.test",
+    "Subject: raw",
+    `Message-ID: <${id}>`,
+    "MIME-Version: 1.0",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+  ].join(nl) + nl;
+
+const rawCases: [string, string, (id: string) => string][] = [
+  ["LF line endings", "raw-lf@shop.test", (id) => `${rawHead(id, "\n")}本文\ntrailing  \n\n\n`],
+  ["CR line endings", "raw-cr@shop.test", (id) => `${rawHead(id, "\r")}本文\rtrailing  \r\r`],
+  ["CRLF with trailing whitespace, blank lines, no final CRLF", "raw-crlf@shop.test", (id) => `${rawHead(id, "\r\n")}a \t \r\n\r\n \r\nlast`],
+  ["a body line of exactly 998 octets", "raw-998@shop.test", (id) => `${rawHead(id, "\r\n")}${"z".repeat(998)}\r\n`],
+];
+
+const sent = new Map<string, Promise<Buffer>>();
+function start(name: string, delivery: Promise<Buffer>): void {
+  delivery.catch(() => {}); // its test reports the failure
+  sent.set(name, delivery);
+}
+const inFlight = (name: string) => sent.get(name) ?? Promise.reject(new Error(`${name} was not sent`));
+
+before(async () => {
+  const dkimpyReady = startDkimpy();
+  dkimpyReady.catch(() => {}); // awaited below, once the service is up
+  sink = await startSink({ host: "127.0.0.2", onRcpt: (rcpt) => (rcpt === "bounce@dest.test" ? { code: 550, message: BOUNCE_REPLY } : undefined) });
+  // Holds every DATA answer until the test has read the stored message back; same port, its own address.
+  held = await startSink({ host: "127.0.0.3", port: sink.port, holdData: release.promise });
+  dns = await startDns({
+    "dest.test": { MX: [{ exchange: "mx.dest.test", priority: 10 }] },
+    "mx.dest.test": { A: ["127.0.0.2"] },
+    "shop.test": { MX: [{ exchange: "mx.dest.test", priority: 10 }] },
+    "held.test": { MX: [{ exchange: "mx.held.test", priority: 10 }] },
+    "mx.held.test": { A: ["127.0.0.3"] },
+  });
+  hk = await startTestService({
+    HIKYAKU_DNS_SERVERS: dns.address,
+    HIKYAKU_MX_PORT: String(sink.port),
+    // DSNs come From MAILER-DAEMON@<hostname>: a subdomain of shop.test, so they are signed too.
+    HIKYAKU_HOSTNAME: "mailer.shop.test",
+  });
+  const created = await hk.api("POST", "/v1/domains", { domain: "shop.test" });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  for (const r of created.body.records) if (r.purpose === "dkim") dns.records[r.name] = { TXT: [r.strings] };
+  assert.equal((await hk.api("POST", "/v1/domains/shop.test/verify")).body.status, "active");
+  assert.equal((await hk.api("PUT", "/v1/source-ips", { ips: ["127.0.0.1"] })).status, 200);
+  await dkimpyReady;
+  // Every composed and raw case is sent at once; each test then checks what its own case received.
+  for (const c of composed)
+    start(
+      c.name,
+      post({ from: "orders@shop.test", to: "a@dest.test", subject: "wire", ...c.body }).then((m) => received(m.messageId)),
+    );
+  for (const [name, id, make] of rawCases) {
+    start(
+      name,
+      post({ raw: make(id), envelope: { from: "orders@shop.test", to: ["a@dest.test"] } }).then(() => received(id)),
+    );
+  }
+});
+
+after(async () => {
+  python?.kill();
+  release.resolve();
+  await hk?.stop();
+  await sink?.close();
+  await held?.close();
+  await dns?.close();
+});
+
 describe("composed JSON messages verify at the destination", () => {
   for (const c of composed) {
     test(c.name, async () => {
-      const { messageId } = await post({ from: "orders@shop.test", to: "a@dest.test", subject: "wire", ...c.body });
-      const raw = await received(messageId);
+      const raw = await inFlight(c.name);
       await assertSignedOnTheWire(raw);
       // An independent parser reads back what was given, line breaks as CRLF.
       const parsed = await simpleParser(raw);
@@ -271,30 +334,11 @@ describe("composed JSON messages verify at the destination", () => {
   });
 });
 
-const rawHead = (id: string, nl: string) =>
-  [
-    `From: =?UTF-8?B?${b64("飛脚")}?= <orders@shop.test>`,
-    "To: a@dest.test",
-    "Subject: raw",
-    `Message-ID: <${id}>`,
-    "MIME-Version: 1.0",
-    "Content-Type: text/plain; charset=utf-8",
-    "Content-Transfer-Encoding: 8bit",
-    "",
-  ].join(nl) + nl;
-
 describe("raw JSON messages verify at the destination", () => {
-  const cases: [string, string, (id: string) => string][] = [
-    ["LF line endings", "raw-lf@shop.test", (id) => `${rawHead(id, "\n")}本文\ntrailing  \n\n\n`],
-    ["CR line endings", "raw-cr@shop.test", (id) => `${rawHead(id, "\r")}本文\rtrailing  \r\r`],
-    ["CRLF with trailing whitespace, blank lines, no final CRLF", "raw-crlf@shop.test", (id) => `${rawHead(id, "\r\n")}a \t \r\n\r\n \r\nlast`],
-    ["a body line of exactly 998 octets", "raw-998@shop.test", (id) => `${rawHead(id, "\r\n")}${"z".repeat(998)}\r\n`],
-  ];
-  for (const [name, id, make] of cases) {
+  for (const [name, id, make] of rawCases) {
     test(name, async () => {
       const given = make(id);
-      await post({ raw: given, envelope: { from: "orders@shop.test", to: ["a@dest.test"] } });
-      const raw = await received(id);
+      const raw = await inFlight(name);
       await assertSignedOnTheWire(raw);
       const expected = Buffer.from(crlf(given).replace(/(?<!\r\n)$/, "\r\n"), "utf8");
       assert.deepEqual(raw.subarray(raw.length - expected.length), expected, "the given message, its line breaks as CRLF, below our signatures");
