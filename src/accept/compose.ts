@@ -139,7 +139,7 @@ function checkHeaderLines(raw: Buffer): void {
 function fieldNameAt(raw: Buffer, start: number): string {
   let s = start;
   while (s > 0 && (raw[s] === 0x20 || raw[s] === 0x09)) {
-    const previous = raw.lastIndexOf("\r\n", s - 3);
+    const previous = s < 3 ? -1 : raw.lastIndexOf("\r\n", s - 3); // a negative offset would count from the end
     s = previous === -1 ? 0 : previous + 2;
   }
   return raw.toString("latin1", s, Math.max(s, raw.indexOf(":", s)));
