@@ -10,7 +10,7 @@ import { AppError } from "../errors.ts";
 import { uuidv7 } from "../util/ids.ts";
 import { checkEmail, domainOf } from "./addresses.ts";
 import { type PolicyInput, policyFromHeaders, resolvePolicy } from "./policy.ts";
-import { type HeaderField, makeField, parseRaw } from "./raw-message.ts";
+import { type HeaderField, makeField, parseRaw, wireProblem } from "./raw-message.ts";
 import { checkDomainOwners, checkEnvelopeSender, fromDomains } from "./sender-rules.ts";
 import { type Accepted, storeMessage } from "./store.ts";
 
@@ -51,6 +51,7 @@ export async function accept(deps: AcceptDeps, sub: Submission): Promise<Accepte
   await checkOwnership(deps, sub, envelope.from, headers);
   const raw = await signMessage(deps, sub.accountId, headers, parsed.body);
   checkSize(raw, deps.config);
+  assertWireForm(raw, sub.channel);
   return storeMessage(deps.db, { sub, envelope, policy, raw, messageIdHeader, at: now() });
 }
 
@@ -115,6 +116,16 @@ function checkSize(raw: Buffer, config: Config): void {
   if (raw.length > config.HIKYAKU_MAX_MESSAGE_BYTES) {
     throw new AppError("message_too_large", `The message is ${raw.length} bytes; the limit is ${config.HIKYAKU_MAX_MESSAGE_BYTES} bytes.`, { field: "raw" });
   }
+}
+
+/**
+ * What is stored is what goes on the wire and what was signed. Every door hands over
+ * CRLF-only lines of at most 998 octets (the SMTP and raw doors refuse anything else with
+ * a sentence); a message that is not, here, is a bug in a door, never rewritten quietly.
+ */
+function assertWireForm(raw: Buffer, channel: Submission["channel"]): void {
+  const problem = wireProblem(raw, { finalCrlf: true });
+  if (problem) throw new AppError("internal", `The ${channel} door built a message with ${problem}; nothing was stored. This is a bug in Hikyaku.`);
 }
 
 export function hashRequest(parts: unknown): string {

@@ -1,10 +1,13 @@
 // Turns the HTTP door's structured JSON into an RFC 5322 message with nodemailer's
-// MailComposer. Bcc recipients go only into the envelope, never into a header.
+// MailComposer. Bcc recipients go only into the envelope, never into a header. Its bytes
+// are the ones that go on the wire: CRLF line breaks only, no line over 998 octets.
 import MailComposer from "nodemailer/lib/mail-composer";
+import { detectMimeType } from "nodemailer/lib/mime-funcs";
 import type MimeNode from "nodemailer/lib/mime-node";
 import { AppError } from "../errors.ts";
 import type { Mailbox } from "./addresses.ts";
 import { buildInline } from "./mime-build.ts";
+import { MAX_LINE_OCTETS, normaliseLineEndings, wireProblem } from "./raw-message.ts";
 
 export interface Attachment {
   filename: string;
@@ -89,20 +92,60 @@ function decodeAttachment(a: Attachment, i: number): { filename: string; content
       field: `${field}.content_type`,
     });
   }
+  let content: Buffer = Buffer.from(b64, "base64");
+  if (/^message\//i.test(a.content_type ?? detectMimeType(a.filename))) {
+    // A message/* part (a .eml file, say) cannot be encoded (RFC 2046 §5.2.1): its lines go on the wire as they are.
+    content = normaliseLineEndings(content);
+    const problem = wireProblem(content);
+    if (problem) throw new AppError("validation_error", `${field}.content: the attached message contains ${problem}.`, { field: `${field}.content` });
+  }
   return {
     filename: a.filename,
-    content: Buffer.from(b64, "base64"),
+    content,
     ...(a.content_type ? { contentType: a.content_type } : {}),
     ...(a.content_id ? { cid: a.content_id } : {}),
   };
 }
 
+const crlf = (text: string) => text.replace(/\r\n|\r|\n/g, "\r\n");
 const addr = (m: Mailbox) => (m.name ? { name: m.name, address: m.email } : m.email);
 
 export async function compose(input: ComposeInput): Promise<Buffer> {
   const root = composeTree(input);
-  return buildInline(root) ?? (await root.build());
+  const raw = buildInline(root) ?? (await root.build());
+  checkHeaderLines(raw);
+  return raw;
 }
+
+/**
+ * nodemailer folds header fields at spaces and encodes non-ASCII words, but a run of over
+ * 998 ASCII characters without a space (a subject, a display name, a file name) it cannot
+ * fold: refuse it, naming the field it came from.
+ */
+function checkHeaderLines(raw: Buffer): void {
+  for (let start = 0, end = raw.indexOf("\r\n"); end !== -1; start = end + 2, end = raw.indexOf("\r\n", start)) {
+    if (end - start <= MAX_LINE_OCTETS) continue;
+    const name = fieldNameAt(raw, start).toLowerCase();
+    const field = FIELD_OF_HEADER[name] ?? (name.startsWith("content-") ? "attachments" : `headers.${name}`);
+    throw new AppError(
+      "validation_error",
+      `${field}: a word without spaces this long cannot be folded into header lines of at most ${MAX_LINE_OCTETS} octets; shorten it or put spaces in it.`,
+      { field },
+    );
+  }
+}
+
+/** The name of the header field that the (possibly folded) line at `start` belongs to. */
+function fieldNameAt(raw: Buffer, start: number): string {
+  let s = start;
+  while (s > 0 && (raw[s] === 0x20 || raw[s] === 0x09)) {
+    const previous = s < 3 ? -1 : raw.lastIndexOf("\r\n", s - 3); // a negative offset would count from the end
+    s = previous === -1 ? 0 : previous + 2;
+  }
+  return raw.toString("latin1", s, Math.max(s, raw.indexOf(":", s)));
+}
+
+const FIELD_OF_HEADER: Record<string, string> = { from: "from", to: "to", cc: "cc", "reply-to": "reply_to", subject: "subject" };
 
 /** The checked input as MailComposer's compiled MIME tree, not yet written out. */
 export function composeTree(input: ComposeInput): MimeNode {
@@ -115,8 +158,10 @@ export function composeTree(input: ComposeInput): MimeNode {
     ...(input.cc.length ? { cc: input.cc.map(addr) } : {}),
     ...(input.replyTo.length ? { replyTo: input.replyTo.map(addr) } : {}),
     subject: input.subject ?? "",
-    ...(input.text !== undefined ? { text: input.text } : {}),
-    ...(input.html !== undefined ? { html: input.html } : {}),
+    // MIME text is CRLF-broken (RFC 2046 §4.1.1); nodemailer keeps a lone LF or CR as it is,
+    // and the SMTP client would turn it into CRLF on the wire, after signing.
+    ...(input.text !== undefined ? { text: crlf(input.text) } : {}),
+    ...(input.html !== undefined ? { html: crlf(input.html) } : {}),
     headers,
     attachments,
     messageId: `<${input.messageId}>`,

@@ -36,7 +36,7 @@ export function buildDsn(hostname: string, msg: DsnSource, failed: FailedRecipie
     "",
     "Your message could not be delivered to the following recipients:",
     "",
-    ...failed.map((f) => `  <${f.address}>: ${f.diagnostic}`),
+    ...failed.map((f) => fold(`  <${f.address}>:`, f.diagnostic)),
     "",
     `Hikyaku message id: ${msg.id}`,
   ].join("\r\n");
@@ -47,7 +47,7 @@ export function buildDsn(hostname: string, msg: DsnSource, failed: FailedRecipie
         `Action: ${f.action}`,
         `Status: ${f.status}`,
         ...(f.remoteMta ? [`Remote-MTA: dns; ${f.remoteMta}`] : []),
-        `Diagnostic-Code: smtp; ${f.diagnostic.replace(/[\r\n]+/g, " ")}`,
+        fold("Diagnostic-Code: smtp;", f.diagnostic),
         `Last-Attempt-Date: ${rfc5322Date(at)}`,
       ].join("\r\n"),
     )
@@ -79,12 +79,29 @@ export function buildDsn(hostname: string, msg: DsnSource, failed: FailedRecipie
     `--${boundary}`,
     "Content-Type: text/rfc822-headers",
     "",
-    originalHeaders.replace(/\r\n$/, ""),
-    "",
-    `--${boundary}--`,
     "",
   ].join("\r\n");
-  return Buffer.from(text, "latin1");
+  // Our own text is UTF-8 (the destination's words may be); the original header lines are
+  // put back as the bytes they were, whatever their charset.
+  return Buffer.concat([Buffer.from(text, "utf8"), Buffer.from(originalHeaders, "latin1"), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+}
+
+/**
+ * `prefix` and the words of `text` (a destination's reply may hold line breaks and run to
+ * 1,000 characters) on lines of at most 78 characters where the words allow, each further
+ * line starting with a space: a folded field, and never a line over 998 octets.
+ */
+function fold(prefix: string, text: string): string {
+  const lines = [prefix];
+  for (const word of text
+    .trim()
+    .split(/\s+/)
+    .flatMap((w) => w.match(/.{1,200}/gu) ?? [])) {
+    const i = lines.length - 1;
+    if ((lines[i] as string).length + 1 + word.length > 78) lines.push(` ${word}`);
+    else lines[i] += ` ${word}`;
+  }
+  return lines.join("\r\n");
 }
 
 function headerEnd(raw: Buffer): number {
