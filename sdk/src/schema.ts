@@ -1903,8 +1903,8 @@ export interface operations {
                      */
                     "application/json": components["schemas"]["LogPage"];
                     /**
-                     * @example time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
-                     *     2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
+                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
+                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
                      */
                     "text/csv": string;
                 };
@@ -2005,8 +2005,8 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
-                     *     2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
+                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
+                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
                      */
                     "text/csv": string;
                 };

@@ -114,7 +114,7 @@ const LOG_EXAMPLE = {
 };
 
 const CSV_EXAMPLE =
-  "time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags\r\n2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation\r\n";
+  "id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags\r\n4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation\r\n";
 
 const csvContent = {
   "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row; columns as the JSON fields." }), example: CSV_EXAMPLE },
