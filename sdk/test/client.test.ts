@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { eventually, type MxWorld, startWithMx } from "../../test/helpers/service.ts";
+import { freePort } from "../../test/helpers/sink.ts";
 import { type DeliveryEvent, Hikyaku, type SendMessage } from "../src/index.ts";
 import { answering, proxy, silent } from "./faulty-server.ts";
 
@@ -285,7 +286,7 @@ describe("idempotency and retries", () => {
       await html.close();
       await notJson.close();
     }
-    const closed = await new Hikyaku({ apiKey: "k", baseUrl: "http://127.0.0.1:9", maxRetries: 0 }).usage.get();
+    const closed = await new Hikyaku({ apiKey: "k", baseUrl: `http://127.0.0.1:${await freePort()}`, maxRetries: 0 }).usage.get();
     assert.deepEqual([closed.error?.code, closed.error?.status], ["network_error", 0]);
   });
 

@@ -14,6 +14,7 @@ import { normaliseIp } from "../smtp/source-ips.ts";
 import { uuidv7 } from "../util/ids.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
+import { API_DESCRIPTION } from "./docs-intro.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { adminAccountsList } from "./routes/admin-accounts-list.ts";
 import { apiKeys } from "./routes/api-keys.ts";
@@ -37,8 +38,7 @@ export const OPENAPI_INFO = {
   info: {
     title: "Hikyaku API",
     version: "1.0.0",
-    description:
-      "Send transactional mail over HTTP (and SMTP), and prove afterwards what happened to every recipient. Authenticate with `Authorization: Bearer <API key>`.",
+    description: API_DESCRIPTION,
     license: { name: "Proprietary", identifier: "LicenseRef-Hikyaku-Proprietary" },
   },
   servers: [{ url: "http://127.0.0.1:3000", description: "A Hikyaku started with `npm start` (HIKYAKU_HOST:HIKYAKU_HTTP_PORT); use your deployment's URL." }],
