@@ -106,7 +106,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.notFound((c) => respond(c, new AppError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((err, c) => {
     const appErr = toAppError(err, c);
-    if (c.req.method === "POST" && c.req.path === "/v1/messages") void logRefusedSend(c, appErr, deps);
+    if (c.req.method === "POST" && (c.req.path === "/v1/messages" || c.req.path === "/v1/messages/batch")) void logRefusedSend(c, appErr, deps);
     return respond(c, appErr);
   });
   return app;
