@@ -73,6 +73,7 @@ export async function accountForKey(db: Db, key: string): Promise<Account | unde
     from api_keys k join accounts a on a.id = k.account_id
     where k.hash = ${hash} and k.revoked_at is null`;
   const account = rows[0];
+  if (account) void touchKey(db, hash);
   if (keyCache.size > 10_000) keyCache.clear();
   if (account) keyCache.set(hash, { account, until: Date.now() + KEY_CACHE_MS });
   else keyCache.delete(hash);
@@ -81,4 +82,30 @@ export async function accountForKey(db: Db, key: string): Promise<Account | unde
 
 export async function listAccounts(db: Db): Promise<Account[]> {
   return db.orm.select().from(accounts).orderBy(accounts.createdAt);
+}
+
+/**
+ * Records when a key was last used, at most once a minute per key and only when the
+ * cache missed, so that a busy key costs no write per request. Never fails a request.
+ */
+async function touchKey(db: Db, hash: string): Promise<void> {
+  await db.sql`
+    update api_keys set last_used_at = now()
+    where hash = ${hash} and (last_used_at is null or last_used_at < now() - interval '1 minute')`.catch(() => {});
+}
+
+export interface KeyListing {
+  id: string;
+  prefix: string;
+  name: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+}
+
+/** An account's active keys, oldest first, after the key id `after`: never their secrets (only hashes are kept). */
+export async function listKeys(db: Db, accountId: string, limit: number, after?: string): Promise<KeyListing[]> {
+  return db.sql<KeyListing[]>`
+    select id, prefix, name, created_at, last_used_at from api_keys
+    where account_id = ${accountId} and revoked_at is null ${after ? db.sql`and id > ${after}` : db.sql``}
+    order by id limit ${limit}`;
 }

@@ -14,15 +14,21 @@ import { normaliseIp } from "../smtp/source-ips.ts";
 import { uuidv7 } from "../util/ids.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
+import { API_DESCRIPTION } from "./docs-intro.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
+import { adminAccountsList } from "./routes/admin-accounts-list.ts";
 import { apiKeys } from "./routes/api-keys.ts";
+import { apiKeysList } from "./routes/api-keys-list.ts";
 import { domains } from "./routes/domains.ts";
 import { domainsVerify } from "./routes/domains-verify.ts";
 import { health } from "./routes/health.ts";
 import { logsGet } from "./routes/logs-get.ts";
+import { messagesBatch } from "./routes/messages-batch.ts";
 import { messagesCancel } from "./routes/messages-cancel.ts";
 import { messagesGet } from "./routes/messages-get.ts";
+import { messagesList } from "./routes/messages-list.ts";
 import { messagesPost } from "./routes/messages-post.ts";
+import { messagesReschedule } from "./routes/messages-reschedule.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
 import { sourceIps } from "./routes/source-ips.ts";
 import { usageGet } from "./routes/usage-get.ts";
@@ -32,9 +38,20 @@ export const OPENAPI_INFO = {
   info: {
     title: "Hikyaku API",
     version: "1.0.0",
-    description:
-      "Send transactional mail over HTTP (and SMTP), and prove afterwards what happened to every recipient. Authenticate with `Authorization: Bearer <API key>`.",
+    description: API_DESCRIPTION,
+    license: { name: "Proprietary", identifier: "LicenseRef-Hikyaku-Proprietary" },
   },
+  servers: [{ url: "http://127.0.0.1:3000", description: "A Hikyaku started with `npm start` (HIKYAKU_HOST:HIKYAKU_HTTP_PORT); use your deployment's URL." }],
+  tags: [
+    { name: "Messages", description: "Send, batch, list, read, reschedule and cancel messages." },
+    { name: "Logs", description: "What happened to every recipient, and every intake attempt; JSON pages or CSV." },
+    { name: "Domains", description: "Sending domains, their DKIM keys and DNS records." },
+    { name: "API keys", description: "The account's own API keys." },
+    { name: "SMTP", description: "Credentials for SMTP submission and the source IPs allowed to relay." },
+    { name: "Usage", description: "Monthly usage against the quota." },
+    { name: "Admin", description: "Operator routes, authenticated with HIKYAKU_ADMIN_TOKEN." },
+    { name: "Operations", description: "Liveness and readiness for load balancers." },
+  ],
 };
 
 export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
@@ -63,6 +80,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   });
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
   app.post("/v1/messages", requireJson, limitBody(maxBody, deps.config.HIKYAKU_MAX_MESSAGE_BYTES));
+  // A whole batch may be no larger than one message of the size limit.
+  app.post("/v1/messages/batch", requireJson, limitBody(maxBody, deps.config.HIKYAKU_MAX_MESSAGE_BYTES));
 
   for (const r of [
     health,
@@ -80,13 +99,14 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     adminAccountsPatch,
   ])
     app.route("/", r);
+  for (const r of [messagesBatch, messagesList, messagesReschedule, apiKeysList, adminAccountsList]) app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
   app.notFound((c) => respond(c, new AppError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((err, c) => {
     const appErr = toAppError(err, c);
-    if (c.req.method === "POST" && c.req.path === "/v1/messages") void logRefusedSend(c, appErr, deps);
+    if (c.req.method === "POST" && (c.req.path === "/v1/messages" || c.req.path === "/v1/messages/batch")) void logRefusedSend(c, appErr, deps);
     return respond(c, appErr);
   });
   return app;

@@ -18,14 +18,19 @@ export function router(): OpenAPIHono<ApiEnv> {
   return new OpenAPIHono<ApiEnv>({
     defaultHook: (result) => {
       if (result.success) return;
-      // A misspelt key also makes the real one "missing": name the misspelling first.
-      const issues = result.error.issues as Issue[];
-      const first = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
-      if (!first) throw new AppError("validation_error", "The request is not valid.");
-      const { issue, path } = unwrapUnion(first);
-      throw validationError(issue, path.length ? formatPath(path) : undefined);
+      throw validationFailure(result.error.issues);
     },
   });
+}
+
+/** The error a failed zod parse answers with: the first issue, naming its field. Batch items use it too. */
+export function validationFailure(zodIssues: readonly unknown[]): AppError {
+  // A misspelt key also makes the real one "missing": name the misspelling first.
+  const issues = zodIssues as Issue[];
+  const first = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
+  if (!first) return new AppError("validation_error", "The request is not valid.");
+  const { issue, path } = unwrapUnion(first);
+  return validationError(issue, path.length ? formatPath(path) : undefined);
 }
 
 interface Issue {

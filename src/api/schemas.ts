@@ -1,4 +1,5 @@
-// Shapes shared by several routes: the error body, addresses, list pages.
+// Shapes shared by several routes: the error body and addresses (error responses and
+// list pages are described in openapi-parts.ts).
 import { z } from "@hono/zod-openapi";
 import { errorTable } from "../errors.ts";
 
@@ -14,19 +15,6 @@ export const ErrorSchema = z
     }),
   })
   .openapi("Error");
-
-export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, { description: statusText[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } }]));
-
-const statusText: Record<number, string> = {
-  400: "Malformed request (e.g. invalid JSON).",
-  401: "Missing, unknown or revoked API key.",
-  404: "Not found (or owned by another account).",
-  409: "Conflict with the current state.",
-  413: "Message too large.",
-  422: "A field is invalid; `error.field` names it.",
-  503: "The service cannot reach its database; retry later.",
-};
 
 export const MailboxSchema = z
   .union([

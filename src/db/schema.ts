@@ -43,6 +43,8 @@ export const apiKeys = pgTable(
     name: text("name"),
     createdAt: ts("created_at").notNull().defaultNow(),
     revokedAt: ts("revoked_at"),
+    /** When the key last authenticated a request, to a minute (GET /v1/api-keys shows it). */
+    lastUsedAt: ts("last_used_at"),
   },
   (t) => [index("api_keys_account_idx").on(t.accountId)],
 );

@@ -5,7 +5,7 @@ import { createAccount } from "../../accounts/accounts.ts";
 import { AppError } from "../../errors.ts";
 import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
+import { adminAuth, errorResponses } from "../openapi-parts.ts";
 
 export const CreatedKeySchema = z
   .object({
@@ -15,16 +15,25 @@ export const CreatedKeySchema = z
   })
   .openapi("CreatedApiKey");
 
+export const CREATED_KEY_EXAMPLE = { id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e", key: "hk_3f9a1c2e_q8Vn0c…", prefix: "hk_3f9a1c2e" };
+
 const route = createRoute({
   method: "post",
   path: "/v1/admin/accounts",
+  operationId: "createAccount",
   tags: ["Admin"],
   summary: "Create an account (operator)",
-  security: [{ admin: [] }],
+  description: "Creates an account and its first API key, shown only in this answer. The same as `hikyaku accounts create`.",
+  security: adminAuth,
   request: {
     body: {
       required: true,
-      content: { "application/json": { schema: z.strictObject({ name: z.string().min(1).max(200).openapi({ example: "Shibuya City" }) }) } },
+      content: {
+        "application/json": {
+          schema: z.strictObject({ name: z.string().min(1).max(200).openapi({ example: "Shibuya City" }) }),
+          example: { name: "Shibuya City" },
+        },
+      },
     },
   },
   responses: {
@@ -35,6 +44,10 @@ const route = createRoute({
           schema: z
             .object({ account: z.object({ id: z.string(), name: z.string(), created_at: z.string() }), api_key: CreatedKeySchema })
             .openapi("CreatedAccount"),
+          example: {
+            account: { id: "01936c2e-0000-7b3c-9d1e-2f3a4b5c6d7e", name: "Shibuya City", created_at: "2026-11-27T09:00:00.000Z" },
+            api_key: CREATED_KEY_EXAMPLE,
+          },
         },
       },
     },
@@ -48,7 +61,7 @@ export const adminAccounts = router().openapi(route, async (c) => {
   return c.json({ account: { id: account.id, name: account.name, created_at: account.createdAt.toISOString() }, api_key: key }, 201);
 });
 
-const AccountSettingsSchema = z
+export const AccountSettingsSchema = z
   .object({
     id: z.string(),
     name: z.string(),
@@ -60,13 +73,16 @@ const AccountSettingsSchema = z
 const patchRoute = createRoute({
   method: "patch",
   path: "/v1/admin/accounts/{id}",
+  operationId: "updateAccount",
   tags: ["Admin"],
   summary: "Set an account's monthly quota and time zone (operator)",
   description:
     "The quota is what GET /v1/usage measures overage against. The time zone decides where a usage month begins; a change applies to messages counted from now on.",
-  security: [{ admin: [] }],
+  security: adminAuth,
   request: {
-    params: z.object({ id: z.string().openapi({ description: "The account id." }) }),
+    params: z.object({
+      id: z.string().openapi({ param: { name: "id", in: "path" }, description: "The account id.", example: "01936c2e-0000-7b3c-9d1e-2f3a4b5c6d7e" }),
+    }),
     body: {
       required: true,
       content: {
@@ -75,12 +91,21 @@ const patchRoute = createRoute({
             monthly_quota: z.number().int().min(0).max(2_000_000_000).nullable().optional().openapi({ description: "null: unlimited.", example: 10000 }),
             time_zone: z.string().min(1).max(64).optional().openapi({ description: "An IANA time zone name.", example: "Asia/Tokyo" }),
           }),
+          example: { monthly_quota: 10000, time_zone: "Asia/Tokyo" },
         },
       },
     },
   },
   responses: {
-    200: { description: "The account's settings after the change.", content: { "application/json": { schema: AccountSettingsSchema } } },
+    200: {
+      description: "The account's settings after the change.",
+      content: {
+        "application/json": {
+          schema: AccountSettingsSchema,
+          example: { id: "01936c2e-0000-7b3c-9d1e-2f3a4b5c6d7e", name: "Shibuya City", monthly_quota: 10000, time_zone: "Asia/Tokyo" },
+        },
+      },
+    },
     ...errorResponses(401, 404, 422),
   },
 });

@@ -4,27 +4,43 @@ import { createKey, revokeKey } from "../../accounts/accounts.ts";
 import { AppError } from "../../errors.ts";
 import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
-import { CreatedKeySchema } from "./admin-accounts.ts";
+import { bearerAuth, errorResponses } from "../openapi-parts.ts";
+import { CREATED_KEY_EXAMPLE, CreatedKeySchema } from "./admin-accounts.ts";
 
 const create = createRoute({
   method: "post",
   path: "/v1/api-keys",
+  operationId: "createApiKey",
   tags: ["API keys"],
   summary: "Create another API key",
-  security: [{ bearer: [] }],
-  request: { body: { required: false, content: { "application/json": { schema: z.strictObject({ name: z.string().max(100).optional() }) } } } },
-  responses: { 201: { description: "The new key, shown once.", content: { "application/json": { schema: CreatedKeySchema } } }, ...errorResponses(401, 422) },
+  description: "For rotation: create the new key, deploy it, then revoke the old one. The secret is shown only in this answer.",
+  security: bearerAuth,
+  request: {
+    body: {
+      required: false,
+      content: {
+        "application/json": {
+          schema: z.strictObject({ name: z.string().max(100).optional().openapi({ description: "A label to tell keys apart.", example: "deploy 2026-11" }) }),
+          example: { name: "deploy 2026-11" },
+        },
+      },
+    },
+  },
+  responses: {
+    201: { description: "The new key, shown once.", content: { "application/json": { schema: CreatedKeySchema, example: CREATED_KEY_EXAMPLE } } },
+    ...errorResponses(401, 422),
+  },
 });
 
 const revoke = createRoute({
   method: "delete",
   path: "/v1/api-keys/{id}",
+  operationId: "revokeApiKey",
   tags: ["API keys"],
   summary: "Revoke an API key",
-  description: "The key stops working at once. Revoking the key that makes this request is allowed.",
-  security: [{ bearer: [] }],
-  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
+  description: "The key stops working at once in this process and within two seconds in the others. Revoking the key that makes this request is allowed.",
+  security: bearerAuth,
+  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e" }) }) },
   responses: { 204: { description: "Revoked." }, ...errorResponses(401, 404) },
 });
 

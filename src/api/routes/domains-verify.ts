@@ -4,8 +4,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { rotateKeys } from "../../domains/domain-store.ts";
 import { verifyDomain } from "../../domains/verify-domain.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
-import { DomainParam, DomainSchema, domainFromPath, viewOf } from "./domains.ts";
+import { bearerAuth, errorResponses } from "../openapi-parts.ts";
+import { DOMAIN_EXAMPLE, DomainParam, DomainSchema, domainFromPath, viewOf } from "./domains.ts";
 
 const CheckSchema = z
   .object({
@@ -24,16 +24,37 @@ const CheckSchema = z
 const verify = createRoute({
   method: "post",
   path: "/v1/domains/{domain}/verify",
+  operationId: "verifyDomain",
   tags: ["Domains"],
   summary: "Check a domain's DNS records",
   description:
     "Looks up the DKIM, SPF and DMARC records through Hikyaku's resolvers and reports each. A pending key whose record is found becomes active (signing starts) and retires the key it replaces. The first account whose DKIM record is found owns the domain: mail From it (or its subdomains) is refused to every other account, and other accounts' verifications of it answer 409.",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: { params: DomainParam },
   responses: {
     200: {
       description: "The domain after the check, and one result per record.",
-      content: { "application/json": { schema: DomainSchema.extend({ checks: z.array(CheckSchema) }).openapi("DomainVerification") } },
+      content: {
+        "application/json": {
+          schema: DomainSchema.extend({ checks: z.array(CheckSchema) }).openapi("DomainVerification"),
+          example: {
+            ...DOMAIN_EXAMPLE,
+            checks: [
+              {
+                purpose: "dkim",
+                type: "TXT",
+                name: "hk202611a3f9._domainkey.shop.example",
+                status: "missing",
+                expected: "v=DKIM1; k=rsa; p=MIIBIjANBgkqh…",
+                seen: [],
+                detail: "No TXT record at hk202611a3f9._domainkey.shop.example yet: publish the value, then verify again.",
+                selector: "hk202611a3f9",
+                algorithm: "rsa-sha256",
+              },
+            ],
+          },
+        },
+      },
     },
     ...errorResponses(401, 404, 409),
   },
@@ -42,14 +63,18 @@ const verify = createRoute({
 const rotate = createRoute({
   method: "post",
   path: "/v1/domains/{domain}/rotate",
+  operationId: "rotateDomainKeys",
   tags: ["Domains"],
   summary: "Rotate a domain's DKIM keys",
   description:
     "Creates a new key set under a new selector, pending until its record is found by verify. The current key keeps signing until then, and retires after; keep its record published for a few days more.",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: { params: DomainParam },
   responses: {
-    201: { description: "The domain with its new pending keys and records.", content: { "application/json": { schema: DomainSchema } } },
+    201: {
+      description: "The domain with its new pending keys and records.",
+      content: { "application/json": { schema: DomainSchema, example: DOMAIN_EXAMPLE } },
+    },
     ...errorResponses(401, 404),
   },
 });

@@ -8,7 +8,7 @@ import { checkDomainName, lookupName, unicodeName } from "../../domains/domain-n
 import { createDomain, type DomainRow, deleteDomain, findDomain, type KeyRow, keysOf, listDomains, setSignBeforeVerify } from "../../domains/domain-store.ts";
 import { AppError } from "../../errors.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
+import { bearerAuth, CursorParam, errorResponses, limitParam, page } from "../openapi-parts.ts";
 
 const Algorithm = z.enum(["rsa-sha256", "ed25519-sha256"]);
 
@@ -58,6 +58,41 @@ export const DomainSchema = z
   })
   .openapi("Domain");
 
+export const DOMAIN_EXAMPLE = {
+  domain: "shop.example",
+  unicode: "shop.example",
+  status: "pending",
+  signing: false,
+  sign_before_verify: false,
+  return_path_domain: "shop.example",
+  created_at: "2026-11-27T09:00:00.000Z",
+  dkim_keys: [
+    { selector: "hk202611a3f9", algorithm: "rsa-sha256", state: "pending", created_at: "2026-11-27T09:00:00.000Z", verified_at: null, retired_at: null },
+  ],
+  records: [
+    {
+      purpose: "dkim",
+      type: "TXT",
+      name: "hk202611a3f9._domainkey.shop.example",
+      value: "v=DKIM1; k=rsa; p=MIIBIjANBgkqh…",
+      strings: ["v=DKIM1; k=rsa; p=MIIBIjANBgkqh…"],
+      required: true,
+      selector: "hk202611a3f9",
+      algorithm: "rsa-sha256",
+    },
+    {
+      purpose: "spf",
+      type: "TXT",
+      name: "shop.example",
+      value: "v=spf1 include:_spf.hikyaku.example ~all",
+      strings: ["v=spf1 include:_spf.hikyaku.example ~all"],
+      required: false,
+    },
+  ],
+};
+
+const domainContent = { "application/json": { schema: DomainSchema, example: DOMAIN_EXAMPLE } };
+
 export const DomainParam = z.object({ domain: z.string().openapi({ param: { name: "domain", in: "path" }, example: "shop.example" }) });
 
 export function domainView(d: DomainRow, keys: KeyRow[], config: Config): z.infer<typeof DomainSchema> {
@@ -102,11 +137,12 @@ export async function viewOf(deps: { db: Db; config: Config }, d: DomainRow) {
 const create = createRoute({
   method: "post",
   path: "/v1/domains",
+  operationId: "createDomain",
   tags: ["Domains"],
   summary: "Register a sending domain",
   description:
     "Generates the domain's DKIM keys (RSA-2048, plus Ed25519 for a second signature) under a dated selector and answers with the DNS records to publish. Then call verify.",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: {
     body: {
       required: true,
@@ -116,12 +152,13 @@ const create = createRoute({
             domain: z.string().max(300).openapi({ description: "The domain in your From addresses; an IDN may be given in Unicode.", example: "shop.example" }),
             sign_before_verify: z.boolean().optional().openapi({ description: "Sign at once, before the DKIM record is found (default false)." }),
           }),
+          example: { domain: "shop.example" },
         },
       },
     },
   },
   responses: {
-    201: { description: "Registered; publish `records`.", content: { "application/json": { schema: DomainSchema } } },
+    201: { description: "Registered; publish `records`.", content: domainContent },
     ...errorResponses(401, 409, 422),
   },
 });
@@ -129,19 +166,16 @@ const create = createRoute({
 const list = createRoute({
   method: "get",
   path: "/v1/domains",
+  operationId: "listDomains",
   tags: ["Domains"],
   summary: "List sending domains",
-  security: [{ bearer: [] }],
-  request: {
-    query: z.object({
-      limit: z.coerce.number().int().min(1).max(100).default(100).openapi({ description: "Page size (1-100)." }),
-      cursor: z.string().max(300).optional().openapi({ description: "`next_cursor` from the previous page." }),
-    }),
-  },
+  description: "The account's domains in name order, with their keys and the DNS records to publish.",
+  security: bearerAuth,
+  request: { query: z.object({ limit: limitParam(100, 100), cursor: CursorParam }) },
   responses: {
     200: {
       description: "Domains in name order.",
-      content: { "application/json": { schema: z.object({ data: z.array(DomainSchema), next_cursor: z.string().nullable() }) } },
+      content: { "application/json": { schema: page(DomainSchema, "DomainList"), example: { data: [DOMAIN_EXAMPLE], next_cursor: null } } },
     },
     ...errorResponses(401, 422),
   },
@@ -150,38 +184,46 @@ const list = createRoute({
 const get = createRoute({
   method: "get",
   path: "/v1/domains/{domain}",
+  operationId: "getDomain",
   tags: ["Domains"],
   summary: "Get a sending domain",
-  security: [{ bearer: [] }],
+  description: "The domain, its DKIM keys and the DNS records to publish. Another account's domain answers 404.",
+  security: bearerAuth,
   request: { params: DomainParam },
-  responses: { 200: { description: "The domain.", content: { "application/json": { schema: DomainSchema } } }, ...errorResponses(401, 404) },
+  responses: { 200: { description: "The domain.", content: domainContent }, ...errorResponses(401, 404) },
 });
 
 const patch = createRoute({
   method: "patch",
   path: "/v1/domains/{domain}",
+  operationId: "updateDomain",
   tags: ["Domains"],
   summary: "Change a sending domain's settings",
-  security: [{ bearer: [] }],
+  description: "Turns signing before verification on or off.",
+  security: bearerAuth,
   request: {
     params: DomainParam,
     body: {
       required: true,
       content: {
-        "application/json": { schema: z.strictObject({ sign_before_verify: z.boolean().openapi({ description: "Sign before the DKIM record is found." }) }) },
+        "application/json": {
+          schema: z.strictObject({ sign_before_verify: z.boolean().openapi({ description: "Sign before the DKIM record is found." }) }),
+          example: { sign_before_verify: true },
+        },
       },
     },
   },
-  responses: { 200: { description: "The domain.", content: { "application/json": { schema: DomainSchema } } }, ...errorResponses(401, 404, 422) },
+  responses: { 200: { description: "The domain.", content: domainContent }, ...errorResponses(401, 404, 422) },
 });
 
 const remove = createRoute({
   method: "delete",
   path: "/v1/domains/{domain}",
+  operationId: "deleteDomain",
   tags: ["Domains"],
   summary: "Delete a sending domain",
   description: "Its keys are destroyed and mail From it is no longer signed (other service processes stop within a minute).",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: { params: DomainParam },
   responses: { 204: { description: "Deleted." }, ...errorResponses(401, 404) },
 });

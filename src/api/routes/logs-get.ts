@@ -9,7 +9,7 @@ import type { LogFilter } from "../../logs/filter.ts";
 import { parseLogQuery } from "../../logs/parse-query.ts";
 import { DELIVERY_EVENTS, queryLogs, RECEPTION_EVENTS } from "../../logs/query.ts";
 import { type ApiEnv, router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
+import { bearerAuth, CursorParam, errorResponses, page } from "../openapi-parts.ts";
 
 export const DeliveryEventSchema = z
   .object({
@@ -73,8 +73,8 @@ const LogQuerySchema = z.strictObject({
     .min(1)
     .max(1000)
     .optional()
-    .openapi({ description: "Page size, 1-1000 (JSON default 100). CSV: every matching event unless set.", example: 100 }),
-  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page." }),
+    .openapi({ description: "Page size, 1-1000 (default 100). CSV: every matching event unless set.", example: 100 }),
+  cursor: CursorParam,
 });
 
 const DESCRIPTION = `Newest first. Events are ordered by when they were recorded, and an event shows up as soon as every write that began before it has finished (normally within milliseconds), so paging with \`next_cursor\` never repeats or skips an event while new ones arrive: new events only ever appear above the first page.
@@ -85,22 +85,54 @@ Every delivery event says where its code came from: \`code_source: destination\`
 
 ${serviceCodeTableMarkdown()}`;
 
-const LogPageSchema = z.object({ data: z.array(z.union([DeliveryEventSchema, ReceptionEventSchema])), next_cursor: z.string().nullable() }).openapi("LogPage");
+const LogPageSchema = page(z.union([DeliveryEventSchema, ReceptionEventSchema]), "LogPage");
 
-const csvContent = { "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row; columns as the JSON fields." }) } };
+const LOG_EXAMPLE = {
+  data: [
+    {
+      id: 4021,
+      time: "2026-11-27T09:00:01.234Z",
+      event: "bounced",
+      message_id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e",
+      recipient: "taro@example.jp",
+      envelope_sender: "bounces@city.example.jp",
+      source_ip: "192.0.2.10",
+      channel: "http",
+      attempt: 1,
+      mx_host: "mx1.example.jp",
+      mx_ip: "203.0.113.25",
+      tls: true,
+      code: 550,
+      enhanced_code: "5.1.1",
+      response: "550 5.1.1 user unknown",
+      code_source: "destination",
+      service_code: null,
+      tags: ["evacuation"],
+    },
+  ],
+  next_cursor: "djI6MTIzNDU2OjQwMjE",
+};
+
+const CSV_EXAMPLE =
+  "id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags\r\n4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation\r\n";
+
+const csvContent = {
+  "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row; columns as the JSON fields." }), example: CSV_EXAMPLE },
+};
 
 const jsonRoute = createRoute({
   method: "get",
   path: "/v1/logs",
+  operationId: "listLogs",
   tags: ["Logs"],
   summary: "Read the delivery or reception log",
   description: DESCRIPTION,
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: { query: LogQuerySchema },
   responses: {
     200: {
       description: "A page of events, newest first (or, with `Accept: text/csv`, all of them as CSV).",
-      content: { "application/json": { schema: LogPageSchema }, ...csvContent },
+      content: { "application/json": { schema: LogPageSchema, example: LOG_EXAMPLE }, ...csvContent },
     },
     ...errorResponses(401, 422),
   },
@@ -109,10 +141,11 @@ const jsonRoute = createRoute({
 const csvRoute = createRoute({
   method: "get",
   path: "/v1/logs.csv",
+  operationId: "exportLogsCsv",
   tags: ["Logs"],
   summary: "Export the log as CSV",
   description: "The same query as GET /v1/logs, streamed as one CSV file (RFC 4180, header row, newest first).",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: { query: LogQuerySchema.omit({ cursor: true }) },
   responses: { 200: { description: "Every matching event.", content: csvContent }, ...errorResponses(401, 422) },
 });

@@ -4,7 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "../../errors.ts";
 import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
+import { bearerAuth, errorResponses } from "../openapi-parts.ts";
 
 const RecipientState = z.enum(["scheduled", "queued", "sending", "deferred", "delivered", "bounced", "expired", "cancelled"]);
 
@@ -38,22 +38,51 @@ export const MessageSchema = z
   })
   .openapi("Message");
 
+const MESSAGE_EXAMPLE = {
+  id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e",
+  message_id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e@hikyaku.example",
+  state: "completed",
+  channel: "http",
+  cancelled_at: null,
+  envelope_from: "orders@shop.example",
+  priority: "normal",
+  tags: ["order"],
+  metadata: { order: 1234 },
+  created_at: "2026-11-27T09:00:00.000Z",
+  send_at: null,
+  expires_at: "2026-11-27T09:30:00.000Z",
+  recipients: [
+    {
+      email: "customer@example.com",
+      state: "delivered",
+      attempts: 1,
+      last_code: 250,
+      last_enhanced_code: "2.0.0",
+      last_response: "250 2.0.0 Ok: queued as 4F1A2",
+      updated_at: "2026-11-27T09:00:01.234Z",
+    },
+  ],
+};
+
 export const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e" }) });
 
 const route = createRoute({
   method: "get",
   path: "/v1/messages/{id}",
+  operationId: "getMessage",
   tags: ["Messages"],
   summary: "Get a message's state",
-  security: [{ bearer: [] }],
+  description:
+    "The message and each recipient's state, for messages from either door (HTTP or SMTP; the SMTP `250` reply carries the id). Another account's message answers 404, like an unknown one. Each attempt's details are in GET /v1/logs?message_id=….",
+  security: bearerAuth,
   request: { params: IdParam },
   responses: {
-    200: { description: "The message and its recipients.", content: { "application/json": { schema: MessageSchema } } },
+    200: { description: "The message and its recipients.", content: { "application/json": { schema: MessageSchema, example: MESSAGE_EXAMPLE } } },
     ...errorResponses(401, 404),
   },
 });
 
-const PRIORITY: Record<number, "high" | "normal" | "bulk"> = { [-10]: "high", 0: "normal", 10: "bulk" };
+export const PRIORITY: Record<number, "high" | "normal" | "bulk"> = { [-10]: "high", 0: "normal", 10: "bulk" };
 
 export const messagesGet = router().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

@@ -1,15 +1,17 @@
 // POST /v1/messages: the HTTP door. It only translates JSON into a Submission (composing
 // structured messages first) and hands it to accept().
 import { createRoute, z } from "@hono/zod-openapi";
-import { accept, hashRequest, MAX_RECIPIENTS, type Submission } from "../../accept/accept.ts";
+import { type AcceptDeps, accept, hashRequest, MAX_RECIPIENTS, type Submission } from "../../accept/accept.ts";
 import { checkEmail, type Mailbox, parseMailbox } from "../../accept/addresses.ts";
 import { compose } from "../../accept/compose.ts";
+import type { Accepted } from "../../accept/store.ts";
 import { checkLineEndings, normaliseLineEndings } from "../../accept/raw-message.ts";
 import { now } from "../../clock.ts";
 import { AppError } from "../../errors.ts";
 import { uuidv7 } from "../../util/ids.ts";
 import { type ApiEnv, router } from "../context.ts";
-import { errorResponses, MailboxSchema } from "../schemas.ts";
+import { bearerAuth, errorResponses } from "../openapi-parts.ts";
+import { MailboxSchema } from "../schemas.ts";
 
 // maxItems only documented, not validated: the handler counts to+cc+bcc together and
 // answers too_many_recipients rather than a generic validation error.
@@ -97,40 +99,99 @@ export const AcceptedSchema = z
   })
   .openapi("AcceptedMessage");
 
+export const IdempotencyKeyHeader = z.string().min(1).max(255).optional().openapi({
+  description:
+    "Any unique string per request. The same key and body within 24 hours answers with the first answer; the same key with another body answers 409.",
+  example: "order-1234",
+});
+
+export const SEND_EXAMPLE = {
+  from: "Shop <orders@shop.example>",
+  to: "customer@example.com",
+  subject: "Your order 1234",
+  text: "Thank you for your order.",
+  tags: ["order"],
+  priority: "normal",
+};
+
+export const ACCEPTED_EXAMPLE = {
+  id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e",
+  message_id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e@hikyaku.example",
+  state: "queued",
+  send_at: null,
+  expires_at: "2026-11-27T09:30:00.000Z",
+  recipients: [{ email: "customer@example.com", state: "queued" }],
+};
+
 const route = createRoute({
   method: "post",
   path: "/v1/messages",
+  operationId: "sendMessage",
   tags: ["Messages"],
   summary: "Send a message",
   description:
-    "Accepts a message for delivery. The answer comes only after the message is committed. Send an `Idempotency-Key` header to make retries safe: the same key and body within 24 hours returns the first answer.",
-  security: [{ bearer: [] }],
+    "Accepts a message for delivery: structured fields (Hikyaku composes the MIME) or `raw` with an `envelope`. The answer comes only after the message is committed. Send an `Idempotency-Key` header to make retries safe: the same key and body within 24 hours returns the first answer.",
+  security: bearerAuth,
   request: {
-    headers: z.object({ "idempotency-key": z.string().min(1).max(255).optional().openapi({ description: "Any unique string per message." }) }),
-    body: { required: true, content: { "application/json": { schema: SendMessageBody } } },
+    headers: z.object({ "idempotency-key": IdempotencyKeyHeader }),
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: SendMessageBody,
+          examples: {
+            structured: { summary: "A composed message", value: SEND_EXAMPLE },
+            scheduled: {
+              summary: "Scheduled, high priority, with quiet hours",
+              value: {
+                from: "alerts@city.example",
+                to: ["resident@example.com"],
+                subject: "Evacuation drill",
+                text: "The drill starts at 10:00.",
+                send_at: "2026-12-01T09:00:00+09:00",
+                priority: "high",
+                quiet_hours: { start: "22:00", end: "07:00", time_zone: "Asia/Tokyo" },
+              },
+            },
+            raw: {
+              summary: "A complete RFC 5322 message",
+              value: {
+                raw: "From: orders@shop.example\r\nTo: customer@example.com\r\nSubject: Hello\r\n\r\nHello.\r\n",
+                envelope: { from: "bounces@shop.example", to: ["customer@example.com"] },
+              },
+            },
+          },
+        },
+      },
+    },
   },
   responses: {
-    202: { description: "Accepted and committed.", content: { "application/json": { schema: AcceptedSchema } } },
-    ...errorResponses(400, 401, 409, 413, 422, 503),
+    202: { description: "Accepted and committed.", content: { "application/json": { schema: AcceptedSchema, example: ACCEPTED_EXAMPLE } } },
+    ...errorResponses(400, 401, 409, 413, 422),
   },
 });
 
-type Body = z.infer<typeof SendMessageBody>;
+export type Body = z.infer<typeof SendMessageBody>;
 
 const list = (v: Body["to"]): (string | Mailbox)[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const mailboxes = (v: Body["to"], field: string) => list(v).map((m, i) => parseMailbox(m, Array.isArray(v) ? `${field}[${i}]` : field));
 
 export const messagesPost = router().openapi(route, async (c) => {
   const body = c.req.valid("json");
-  const account = c.get("account");
-  const deps = c.get("deps");
   const key = c.req.valid("header")["idempotency-key"];
+  const accepted = await acceptJson(c.get("deps"), { accountId: c.get("account").id, sourceIp: clientIp(c.env), body, idempotencyKey: key });
+  return c.json(accepted, 202);
+});
+
+/** One JSON message into accept(): what POST /v1/messages and each item of a batch do. */
+export async function acceptJson(deps: AcceptDeps, m: { accountId: string; sourceIp: string | null; body: Body; idempotencyKey?: string }): Promise<Accepted> {
+  const { body, idempotencyKey: key } = m;
   const sub = body.raw !== undefined ? fromRaw(body) : await fromStructured(body, deps.config.HIKYAKU_HOSTNAME);
-  const accepted = await accept(deps, {
+  return accept(deps, {
     ...sub,
-    accountId: account.id,
+    accountId: m.accountId,
     channel: "http",
-    sourceIp: clientIp(c.env),
+    sourceIp: m.sourceIp,
     policy: {
       send_at: body.send_at,
       lifetime: body.lifetime,
@@ -142,8 +203,7 @@ export const messagesPost = router().openapi(route, async (c) => {
     metadata: body.metadata ?? null,
     ...(key ? { idempotency: { key, requestHash: hashRequest(body) } } : {}),
   });
-  return c.json(accepted, 202);
-});
+}
 
 type Partial = Pick<Submission, "envelopeFrom" | "envelopeFromField" | "recipients" | "raw" | "messageIdHeader">;
 
@@ -207,7 +267,7 @@ function checkRecipientCount(n: number, field: string): void {
   }
 }
 
-function clientIp(env: unknown): string | null {
+export function clientIp(env: unknown): string | null {
   const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
   const ip = incoming?.socket?.remoteAddress ?? null;
   return ip?.replace(/^::ffff:(?=\d+\.)/, "") ?? null;

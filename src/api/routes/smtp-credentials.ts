@@ -5,7 +5,7 @@ import { AppError } from "../../errors.ts";
 import { createSmtpCredential, listSmtpCredentials, revokeSmtpCredential } from "../../smtp/credentials.ts";
 import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
+import { bearerAuth, errorResponses, page } from "../openapi-parts.ts";
 
 const Credential = z
   .object({
@@ -44,22 +44,32 @@ function parseBody(text: string): z.infer<typeof CreateBody> {
 const create = createRoute({
   method: "post",
   path: "/v1/smtp-credentials",
+  operationId: "createSmtpCredential",
   tags: ["SMTP"],
   summary: "Create SMTP credentials",
   description: "Creates a username and a generated password for SMTP AUTH on the submission (STARTTLS) and SMTPS (implicit TLS) ports.",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: {
     body: {
       required: false,
       content: {
         "application/json": {
           schema: CreateBody,
+          example: { username: "city-alerts" },
         },
       },
     },
   },
   responses: {
-    201: { description: "The credentials, password shown once.", content: { "application/json": { schema: CreatedCredential } } },
+    201: {
+      description: "The credentials, password shown once.",
+      content: {
+        "application/json": {
+          schema: CreatedCredential,
+          example: { ...{ id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e", username: "city-alerts", created_at: "2026-11-27T09:00:00.000Z" }, password: "q4Xk…" },
+        },
+      },
+    },
     ...errorResponses(401, 409, 422),
   },
 });
@@ -67,13 +77,23 @@ const create = createRoute({
 const list = createRoute({
   method: "get",
   path: "/v1/smtp-credentials",
+  operationId: "listSmtpCredentials",
   tags: ["SMTP"],
   summary: "List SMTP credentials",
-  security: [{ bearer: [] }],
+  description: "Every active credential in one page (`next_cursor` is always null); passwords are never shown again.",
+  security: bearerAuth,
   responses: {
     200: {
       description: "Active credentials, oldest first (passwords are never shown again).",
-      content: { "application/json": { schema: z.object({ data: z.array(Credential), next_cursor: z.string().nullable() }).openapi("SmtpCredentialList") } },
+      content: {
+        "application/json": {
+          schema: page(Credential, "SmtpCredentialList"),
+          example: {
+            data: [{ id: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e", username: "city-alerts", created_at: "2026-11-27T09:00:00.000Z" }],
+            next_cursor: null,
+          },
+        },
+      },
     },
     ...errorResponses(401),
   },
@@ -82,11 +102,12 @@ const list = createRoute({
 const revoke = createRoute({
   method: "delete",
   path: "/v1/smtp-credentials/{id}",
+  operationId: "revokeSmtpCredential",
   tags: ["SMTP"],
   summary: "Revoke SMTP credentials",
   description: "The username stops working for new logins at once.",
-  security: [{ bearer: [] }],
-  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
+  security: bearerAuth,
+  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e" }) }) },
   responses: { 204: { description: "Revoked." }, ...errorResponses(401, 404) },
 });
 

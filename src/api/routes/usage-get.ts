@@ -4,7 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "../../errors.ts";
 import { monthlyUsage } from "../../logs/usage.ts";
 import { router } from "../context.ts";
-import { errorResponses } from "../schemas.ts";
+import { bearerAuth, errorResponses } from "../openapi-parts.ts";
 
 const count = (description: string, example: number) => z.number().int().openapi({ description, example });
 
@@ -27,17 +27,38 @@ export const UsageSchema = z
 const route = createRoute({
   method: "get",
   path: "/v1/usage",
+  operationId: "getUsage",
   tags: ["Usage"],
   summary: "Monthly usage, quota and overage",
   description: "From durable counters that outlive the 31-day log retention. A month is counted in the account's time zone (UTC unless the operator sets one).",
-  security: [{ bearer: [] }],
+  security: bearerAuth,
   request: {
     query: z.strictObject({
       month: z.string().optional().openapi({ description: "YYYY-MM; default: the current month in the account's time zone.", example: "2026-11" }),
     }),
   },
   responses: {
-    200: { description: "The month's usage.", content: { "application/json": { schema: UsageSchema } } },
+    200: {
+      description: "The month's usage.",
+      content: {
+        "application/json": {
+          schema: UsageSchema,
+          example: {
+            month: "2026-11",
+            time_zone: "Asia/Tokyo",
+            messages_accepted: 12034,
+            recipients_accepted: 15210,
+            delivered: 15002,
+            bounced: 150,
+            expired: 12,
+            monthly_quota: 10000,
+            overage: 2034,
+            overage_price_jpy: 0.15,
+            overage_charge_jpy: 305.1,
+          },
+        },
+      },
+    },
     ...errorResponses(401, 422),
   },
 });
