@@ -26,6 +26,9 @@ import { messagesPost } from "./routes/messages-post.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
 import { sourceIps } from "./routes/source-ips.ts";
 import { usageGet } from "./routes/usage-get.ts";
+import { suppressionsDelete } from "./routes/suppressions-delete.ts";
+import { suppressionsList } from "./routes/suppressions-list.ts";
+import { suppressionsPost } from "./routes/suppressions-post.ts";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -80,6 +83,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     adminAccountsPatch,
   ])
     app.route("/", r);
+  for (const r of [suppressionsList, suppressionsPost, suppressionsDelete]) app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 

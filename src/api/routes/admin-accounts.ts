@@ -54,6 +54,12 @@ const AccountSettingsSchema = z
     name: z.string(),
     monthly_quota: z.number().int().nullable().openapi({ description: "Messages included per month; null: unlimited.", example: 10000 }),
     time_zone: z.string().openapi({ description: "IANA time zone in which usage months are counted.", example: "Asia/Tokyo" }),
+    suppression_list: z.boolean().openapi({ description: "Hard bounces (5.1.x) add the recipient to the suppression list (GET /v1/suppressions)." }),
+    api_rate_limit: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "API requests per rate-limit window; null: the service default (HIKYAKU_API_RATE_LIMIT).", example: 6000 }),
   })
   .openapi("AccountSettings");
 
@@ -61,7 +67,7 @@ const patchRoute = createRoute({
   method: "patch",
   path: "/v1/admin/accounts/{id}",
   tags: ["Admin"],
-  summary: "Set an account's monthly quota and time zone (operator)",
+  summary: "Set an account's quota, time zone, suppression list and API rate limit (operator)",
   description:
     "The quota is what GET /v1/usage measures overage against. The time zone decides where a usage month begins; a change applies to messages counted from now on.",
   security: [{ admin: [] }],
@@ -74,6 +80,11 @@ const patchRoute = createRoute({
           schema: z.strictObject({
             monthly_quota: z.number().int().min(0).max(2_000_000_000).nullable().optional().openapi({ description: "null: unlimited.", example: 10000 }),
             time_zone: z.string().min(1).max(64).optional().openapi({ description: "An IANA time zone name.", example: "Asia/Tokyo" }),
+            suppression_list: z.boolean().optional().openapi({ description: "Turn on to let hard bounces (5.1.x) add recipients to the suppression list." }),
+            api_rate_limit: z.number().int().min(1).max(100_000_000).nullable().optional().openapi({
+              description: "API requests per window (HIKYAKU_API_RATE_WINDOW_SECONDS); null: back to the service default.",
+              example: 6000,
+            }),
           }),
         },
       },
@@ -96,12 +107,14 @@ export const adminAccountsPatch = router().openapi(patchRoute, async (c) => {
     }
   }
   const rows = isUuid(id)
-    ? await sql<{ id: string; name: string; monthly_quota: number | null; time_zone: string }[]>`
+    ? await sql<{ id: string; name: string; monthly_quota: number | null; time_zone: string; suppression_list: boolean; api_rate_limit: number | null }[]>`
         update accounts set
           monthly_quota = ${body.monthly_quota === undefined ? sql`monthly_quota` : sql`${body.monthly_quota}`},
-          time_zone = coalesce(${body.time_zone ?? null}::text, time_zone)
+          time_zone = coalesce(${body.time_zone ?? null}::text, time_zone),
+          suppression_list = coalesce(${body.suppression_list ?? null}::bool, suppression_list),
+          api_rate_limit = ${body.api_rate_limit === undefined ? sql`api_rate_limit` : sql`${body.api_rate_limit}`}
         where id = ${id}
-        returning id, name, monthly_quota, time_zone`
+        returning id, name, monthly_quota, time_zone, suppression_list, api_rate_limit`
     : [];
   const account = rows[0];
   if (!account) throw new AppError("not_found", `No account has the id ${id}.`);

@@ -1,0 +1,42 @@
+// POST /v1/suppressions: put an address on the account's suppression list by hand, e.g.
+// after a complaint the application learnt of, or an unsubscribe.
+import { createRoute, z } from "@hono/zod-openapi";
+import { addSuppression, suppressionAddress } from "../../suppressions/suppressions.ts";
+import { router } from "../context.ts";
+import { errorResponses } from "../schemas.ts";
+import { SuppressionSchema } from "./suppressions-schema.ts";
+
+const route = createRoute({
+  method: "post",
+  path: "/v1/suppressions",
+  tags: ["Suppressions"],
+  summary: "Suppress an address",
+  description: "201 when added; 200 with the entry as it was when the address is already on the list. Works whether or not hard bounces add addresses.",
+  security: [{ bearer: [] }],
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.strictObject({
+            address: z.string().max(320).openapi({ example: "gone@example.jp" }),
+            reason: z.enum(["complaint", "manual"]).optional().openapi({ description: "Default manual." }),
+            detail: z.string().max(500).optional().openapi({ description: "A note kept with the entry.", example: "complained by phone" }),
+          }),
+        },
+      },
+    },
+  },
+  responses: {
+    201: { description: "Added.", content: { "application/json": { schema: SuppressionSchema } } },
+    200: { description: "Already on the list; unchanged.", content: { "application/json": { schema: SuppressionSchema } } },
+    ...errorResponses(400, 401, 409, 422),
+  },
+});
+
+export const suppressionsPost = router().openapi(route, async (c) => {
+  const body = c.req.valid("json");
+  const address = suppressionAddress(body.address, "address");
+  const r = await addSuppression(c.get("deps").db, c.get("account").id, { address, reason: body.reason ?? "manual", detail: body.detail });
+  return r.created ? c.json(r.suppression, 201) : c.json(r.suppression, 200);
+});
