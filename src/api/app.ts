@@ -14,6 +14,7 @@ import { normaliseIp } from "../smtp/source-ips.ts";
 import { uuidv7 } from "../util/ids.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
+import { rateLimit } from "./rate-limit.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { apiKeys } from "./routes/api-keys.ts";
 import { domains } from "./routes/domains.ts";
@@ -55,6 +56,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     c.header("X-Request-Id", requestId);
     await next();
   });
+  const limitRate = rateLimit(deps);
   app.use("/v1/*", async (c, next) => {
     if (c.req.path.startsWith("/v1/admin/")) return adminAuth(c, next, deps);
     const header = c.req.header("authorization") ?? "";
@@ -62,6 +64,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     const account = key && key.length < 200 ? await accountForKey(deps.db, key) : undefined;
     if (!account) throw new AppError("unauthorized", "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.");
     c.set("account", account);
+    await limitRate(c);
     await next();
   });
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
