@@ -148,6 +148,8 @@ export const configSchema = z.object({
   HIKYAKU_API_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000_000).default(6000),
   /** Length of the API rate-limit window, in seconds; windows start at multiples of it since 1970. */
   HIKYAKU_API_RATE_WINDOW_SECONDS: seconds(1, 86_400).default(60),
+  /** Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404. 16+ characters. */
+  HIKYAKU_METRICS_TOKEN: z.string().min(16).optional(),
   /** Minimum log level for the service's own JSON log lines. */
   HIKYAKU_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
@@ -174,6 +176,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return { ...result.data, dataDir: path.resolve(result.data.HIKYAKU_DATA_DIR) };
 }
 
-const SECRETS = new Set(["DATABASE_URL", "HIKYAKU_ADMIN_TOKEN", "HIKYAKU_SECRET_KEY"]);
+const SECRETS = new Set(["DATABASE_URL", "HIKYAKU_ADMIN_TOKEN", "HIKYAKU_SECRET_KEY", "HIKYAKU_METRICS_TOKEN"]);
 
 export class ConfigError extends Error {}

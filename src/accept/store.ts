@@ -7,6 +7,7 @@ import type { Db, Tx } from "../db/client.ts";
 import { groupCommitPer } from "../db/group-commit.ts";
 import { AppError } from "../errors.ts";
 import { serviceReply } from "../delivery/service-codes.ts";
+import { countIntake, countOutcomes } from "../metrics/instruments.ts";
 import { uuidv7 } from "../util/ids.ts";
 import { PRIORITIES } from "../worker/dispatcher.ts";
 import { domainOf } from "./addresses.ts";
@@ -34,19 +35,21 @@ export interface StoreInput {
 
 export async function storeMessage(db: Db, input: StoreInput): Promise<Accepted> {
   const { sub } = input;
-  if (!sub.idempotency) return groupFor(db).add(input);
+  if (!sub.idempotency) return counted(sub, await groupFor(db).add(input));
   const idem = sub.idempotency;
   try {
-    return await db.sql.begin(async (tx) => {
-      const claimed = await tx`
+    return await db.sql
+      .begin(async (tx) => {
+        const claimed = await tx`
         insert into idempotency_keys (account_id, key, request_hash, status, response, created_at)
         values (${sub.accountId}, ${idem.key}, ${idem.requestHash}, 202, '{}'::jsonb, ${input.at})
         on conflict (account_id, key) do nothing returning 1`;
-      if (claimed.length === 0) throw new Replay();
-      const [accepted] = await insert(tx, [input]);
-      await tx`update idempotency_keys set response = ${tx.json(accepted as never)} where account_id = ${sub.accountId} and key = ${idem.key}`;
-      return accepted as Accepted;
-    });
+        if (claimed.length === 0) throw new Replay();
+        const [accepted] = await insert(tx, [input]);
+        await tx`update idempotency_keys set response = ${tx.json(accepted as never)} where account_id = ${sub.accountId} and key = ${idem.key}`;
+        return accepted as Accepted;
+      })
+      .then((accepted) => counted(sub, accepted));
   } catch (err) {
     if (!(err instanceof Replay)) throw err;
     return replay(db, sub.accountId, idem);
@@ -54,6 +57,13 @@ export async function storeMessage(db: Db, input: StoreInput): Promise<Accepted>
 }
 
 class Replay extends Error {}
+
+/** For /metrics: a committed message, and its recipients that ended suppressed. */
+function counted(sub: Submission, accepted: Accepted): Accepted {
+  countIntake(sub.channel, "accepted");
+  countOutcomes(accepted.recipients.filter((r) => r.state === "suppressed").map(() => ({ event: "suppressed" })));
+  return accepted;
+}
 
 async function replay(db: Db, accountId: string, idem: { key: string; requestHash: string }): Promise<Accepted> {
   const [row] = await db.sql<{ requestHash: string; response: Accepted }[]>`

@@ -24,6 +24,7 @@ import { logsGet } from "./routes/logs-get.ts";
 import { messagesCancel } from "./routes/messages-cancel.ts";
 import { messagesGet } from "./routes/messages-get.ts";
 import { messagesPost } from "./routes/messages-post.ts";
+import { metricsRoute } from "./routes/metrics.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
 import { sourceIps } from "./routes/source-ips.ts";
 import { usageGet } from "./routes/usage-get.ts";
@@ -87,6 +88,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   ])
     app.route("/", r);
   for (const r of [suppressionsList, suppressionsPost, suppressionsDelete]) app.route("/", r);
+  app.route("/", metricsRoute);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 
