@@ -74,6 +74,15 @@ describe("suppression list", () => {
     assert.equal(entries[0].reason, "hard_bounce");
     assert.equal(entries[0].event_id, bounce.id);
     assert.match(entries[0].detail, /^550 5\.1\.1 /);
+    // The bounce's DSN goes to shop@shop.test, a domain that does not exist (5.1.2): the
+    // service's own bounces never suppress anyone.
+    const dsnBounce = await eventually(async () => {
+      const r = await hk.api("GET", "/v1/logs?recipient=shop@shop.test&event=bounced");
+      return r.body.data?.[0];
+    }, "the DSN's own bounce");
+    assert.equal(dsnBounce.enhanced_code, "5.1.2");
+    assert.equal(dsnBounce.envelope_sender, "");
+    assert.ok(!(await list(hk.api)).data.some((s: any) => s.address === "shop@shop.test"), "a DSN's bounce adds nobody");
   });
 
   test("a later HTTP send ends the suppressed recipient at once and delivers the others", async () => {

@@ -25,6 +25,7 @@ const statusText: Record<number, string> = {
   409: "Conflict with the current state.",
   413: "Message too large.",
   422: "A field is invalid; `error.field` names it.",
+  429: "The account's API rate limit is reached; retry after `Retry-After` seconds.",
   503: "The service cannot reach its database; retry later.",
 };
 

@@ -25,7 +25,7 @@ const route = createRoute({
       description: "Removed.",
       content: { "application/json": { schema: z.object({ address: z.string(), deleted: z.literal(true) }).openapi("DeletedSuppression") } },
     },
-    ...errorResponses(401, 404, 422),
+    ...errorResponses(401, 404, 422, 429),
   },
 });
 

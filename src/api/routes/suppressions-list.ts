@@ -26,7 +26,7 @@ const route = createRoute({
         "application/json": { schema: z.object({ data: z.array(SuppressionSchema), next_cursor: z.string().nullable() }).openapi("SuppressionPage") },
       },
     },
-    ...errorResponses(401, 422),
+    ...errorResponses(401, 422, 429),
   },
 });
 

@@ -30,7 +30,7 @@ const route = createRoute({
   responses: {
     201: { description: "Added.", content: { "application/json": { schema: SuppressionSchema } } },
     200: { description: "Already on the list; unchanged.", content: { "application/json": { schema: SuppressionSchema } } },
-    ...errorResponses(400, 401, 409, 422),
+    ...errorResponses(400, 401, 409, 422, 429),
   },
 });
 
