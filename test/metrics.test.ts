@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import nodemailer from "nodemailer";
 import { eventually, type MxWorld, startTestService, startWithMx, type TestService } from "./helpers/service.ts";
 
 const TOKEN = "metrics-token-0123456789";
@@ -73,6 +74,10 @@ describe("/metrics", () => {
     const later = await send({ to: "later@ok.test", priority: "high", send_at: new Date(Date.now() + 3_600_000).toISOString() });
     assert.equal(later.status, 202);
     assert.equal((await send({ to: "not an address" })).status, 422);
+    // The relay door refuses a source IP no account registered.
+    const relay = nodemailer.createTransport({ host: "127.0.0.1", port: hk.service.smtp?.relayPort, tls: { rejectUnauthorized: false } });
+    await assert.rejects(relay.sendMail({ envelope: { from: "shop@shop.test", to: ["x@ok.test"] }, raw: "From: shop@shop.test\r\n\r\nhi\r\n" }), /554/);
+    relay.close();
     for (const s of sent) {
       await eventually(async () => (await hk.api("GET", `/v1/logs?message_id=${s.body.id}`)).body.data?.length > 0, "the outcome");
     }
@@ -96,6 +101,8 @@ describe("/metrics", () => {
     assert.equal(intake?.type, "counter");
     assert.equal(value(intake, "hikyaku_intake_messages_total", { door: "http", result: "accepted" }), 3);
     assert.equal(value(intake, "hikyaku_intake_messages_total", { door: "http", result: "refused" }), 1);
+    assert.ok((value(intake, "hikyaku_intake_messages_total", { door: "smtp", result: "refused" }) ?? 0) >= 1);
+    assert.equal(value(intake, "hikyaku_intake_messages_total", { door: "smtp", result: "accepted" }), 0, "known series start at 0");
 
     const deliveries = families.get("hikyaku_deliveries");
     assert.equal(value(deliveries, "hikyaku_deliveries_total", { result: "delivered" }), 1);
