@@ -23,7 +23,7 @@ before(async () => {
     stdio: ["ignore", "ignore", "inherit"],
   });
   otherUrl = `http://127.0.0.1:${port}`;
-  await eventually(async () => (await fetch(`${otherUrl}/healthz`).catch(() => undefined))?.ok, "the second API process", 60_000);
+  await eventually(async () => (await fetch(`${otherUrl}/healthz`).catch(() => undefined))?.ok, "the second API process", 150_000);
 });
 
 after(async () => {
