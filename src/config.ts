@@ -141,6 +141,15 @@ export const configSchema = z.object({
   HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).max(10_000).default(20),
   /** SMTP intake: open connections one port accepts in total. */
   HIKYAKU_SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /**
+   * API requests one account may make per window (F18), across every API process; an
+   * account's own limit (PATCH /v1/admin/accounts/{id} api_rate_limit) replaces it.
+   */
+  HIKYAKU_API_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000_000).default(6000),
+  /** Length of the API rate-limit window, in seconds; windows start at multiples of it since 1970. */
+  HIKYAKU_API_RATE_WINDOW_SECONDS: seconds(1, 86_400).default(60),
+  /** Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404. 16+ characters. */
+  HIKYAKU_METRICS_TOKEN: z.string().min(16).optional(),
   /** Minimum log level for the service's own JSON log lines. */
   HIKYAKU_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
@@ -167,6 +176,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return { ...result.data, dataDir: path.resolve(result.data.HIKYAKU_DATA_DIR) };
 }
 
-const SECRETS = new Set(["DATABASE_URL", "HIKYAKU_ADMIN_TOKEN", "HIKYAKU_SECRET_KEY"]);
+const SECRETS = new Set(["DATABASE_URL", "HIKYAKU_ADMIN_TOKEN", "HIKYAKU_SECRET_KEY", "HIKYAKU_METRICS_TOKEN"]);
 
 export class ConfigError extends Error {}

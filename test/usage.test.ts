@@ -72,7 +72,7 @@ describe("usage", () => {
 
     const set = await patch(hk.accountId, { monthly_quota: 1 });
     assert.equal(set.status, 200, JSON.stringify(set.body));
-    assert.deepEqual(set.body, { id: hk.accountId, name: "test", monthly_quota: 1, time_zone: "UTC" });
+    assert.deepEqual(set.body, { id: hk.accountId, name: "test", monthly_quota: 1, time_zone: "UTC", suppression_list: false, api_rate_limit: null });
     const over = await usage(hk.key);
     assert.equal(over.monthly_quota, 1);
     assert.equal(over.overage, 2);

@@ -123,6 +123,7 @@ export interface paths {
          *     | `internal_error` | 451 | 4.3.0 | temporary (retried) | Hikyaku failed internally; the attempt will be retried |
          *     | `expired` | 554 | 5.4.7 | final | the message's lifetime passed before it could be delivered |
          *     | `cancelled` | 554 | 5.0.0 | final | cancelled by the sender before delivery |
+         *     | `suppressed` | 550 | 5.7.1 | final | the recipient is on the account's suppression list; no attempt was made |
          */
         get: operations["listLogs"];
         put?: never;
@@ -415,7 +416,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Set an account's monthly quota and time zone (operator)
+         * Set an account's quota, time zone, suppression list and API rate limit (operator)
          * @description The quota is what GET /v1/usage measures overage against. The time zone decides where a usage month begins; a change applies to messages counted from now on.
          */
         patch: operations["updateAccount"];
@@ -436,6 +437,50 @@ export interface paths {
          */
         post: operations["sendMessageBatch"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/suppressions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List suppressed addresses
+         * @description A send to an address on this list ends at once as `suppressed` (a final log event, no attempt); the message's other recipients go on. Hard bounces (5.1.x) add addresses when the account has the suppression list turned on.
+         */
+        get: operations["listSuppressions"];
+        put?: never;
+        /**
+         * Suppress an address
+         * @description 201 when added; 200 with the entry as it was when the address is already on the list. Works whether or not hard bounces add addresses.
+         */
+        post: operations["addSuppression"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/suppressions/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a suppressed address
+         * @description Takes the address off the list: the next send to it is attempted again, and only a new hard bounce (or POST) suppresses it again.
+         */
+        delete: operations["removeSuppression"];
         options?: never;
         head?: never;
         patch?: never;
@@ -491,8 +536,11 @@ export interface components {
             expires_at: string;
             recipients: {
                 email: string;
-                /** @enum {string} */
-                state: "queued" | "scheduled";
+                /**
+                 * @description suppressed: the address is on the account's suppression list; it ends at once with a `suppressed` log event and no attempt, and the other recipients go on.
+                 * @enum {string}
+                 */
+                state: "queued" | "scheduled" | "suppressed";
             }[];
         };
         SendMessage: {
@@ -631,7 +679,7 @@ export interface components {
             recipients: {
                 email: string;
                 /** @enum {string} */
-                state: "scheduled" | "queued" | "sending" | "deferred" | "delivered" | "bounced" | "expired" | "cancelled";
+                state: "scheduled" | "queued" | "sending" | "deferred" | "delivered" | "bounced" | "expired" | "cancelled" | "suppressed";
                 attempts: number;
                 last_code: number | null;
                 last_enhanced_code: string | null;
@@ -669,7 +717,7 @@ export interface components {
              */
             time: string;
             /** @enum {string} */
-            event: "delivered" | "deferred" | "bounced" | "expired" | "cancelled";
+            event: "delivered" | "deferred" | "bounced" | "expired" | "cancelled" | "suppressed";
             message_id: string;
             /** @example taro@example.jp */
             recipient: string;
@@ -964,6 +1012,13 @@ export interface components {
              * @example Asia/Tokyo
              */
             time_zone: string;
+            /** @description Hard bounces (5.1.x) add the recipient to the suppression list (GET /v1/suppressions). */
+            suppression_list: boolean;
+            /**
+             * @description API requests per rate-limit window; null: the service default (HIKYAKU_API_RATE_LIMIT).
+             * @example 6000
+             */
+            api_rate_limit: number | null;
         };
         BatchResult: {
             data: (components["schemas"]["BatchAccepted"] | components["schemas"]["BatchRefused"])[];
@@ -1107,6 +1162,41 @@ export interface components {
              * @example 1
              */
             active_api_keys: number;
+        };
+        SuppressionPage: {
+            data: components["schemas"]["Suppression"][];
+            /**
+             * @description Pass as `cursor` to read the next page; null on the last page.
+             * @example null
+             */
+            next_cursor: string | null;
+        };
+        Suppression: {
+            /**
+             * @description The address, lower case.
+             * @example gone@example.jp
+             */
+            address: string;
+            /**
+             * @description hard_bounce: a 5.1.x bounce added it (accounts with the suppression list on); complaint and manual: added through POST.
+             * @enum {string}
+             */
+            reason: "hard_bounce" | "complaint" | "manual";
+            /** @description The delivery log event (GET /v1/logs `id`) that caused it; null when added through POST. */
+            event_id: number | null;
+            /** @description The message whose bounce caused it. */
+            message_id: string | null;
+            /**
+             * @description The destination's reply for a bounce, or the note given to POST.
+             * @example 550 5.1.1 user unknown
+             */
+            detail: string | null;
+            created_at: string;
+        };
+        DeletedSuppression: {
+            address: string;
+            /** @enum {boolean} */
+            deleted: true;
         };
     };
     responses: never;
@@ -4018,6 +4108,13 @@ export interface operations {
                      * @example Asia/Tokyo
                      */
                     time_zone?: string;
+                    /** @description Turn on to let hard bounces (5.1.x) add recipients to the suppression list. */
+                    suppression_list?: boolean;
+                    /**
+                     * @description API requests per window (HIKYAKU_API_RATE_WINDOW_SECONDS); null: back to the service default.
+                     * @example 6000
+                     */
+                    api_rate_limit?: number | null;
                 };
             };
         };
@@ -4033,7 +4130,9 @@ export interface operations {
                      *       "id": "01936c2e-0000-7b3c-9d1e-2f3a4b5c6d7e",
                      *       "name": "Shibuya City",
                      *       "monthly_quota": 10000,
-                     *       "time_zone": "Asia/Tokyo"
+                     *       "time_zone": "Asia/Tokyo",
+                     *       "suppression_list": false,
+                     *       "api_rate_limit": null
                      *     }
                      */
                     "application/json": components["schemas"]["AccountSettings"];
@@ -4280,6 +4379,421 @@ export interface operations {
                      *         "code": "validation_error",
                      *         "message": "to: \"bob\" is not a valid email address.",
                      *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listSuppressions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-1000 (default 100). */
+                limit?: number;
+                /** @description Opaque position from the previous page's `next_cursor`; leave out for the first page. Pass it unchanged. */
+                cursor?: components["schemas"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the list. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "address": "gone@example.jp",
+                     *           "reason": "hard_bounce",
+                     *           "event_id": 123456,
+                     *           "message_id": "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e",
+                     *           "detail": "550 5.1.1 user unknown",
+                     *           "created_at": "2026-12-01T09:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SuppressionPage"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account's API rate limit is reached; retry after `Retry-After` seconds (the `RateLimit-*` headers tell the budget). Codes: `rate_limited`, `too_many_connections`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "rate_limited",
+                     *         "message": "This account made 6000 requests in this 60-second window; retry in 12 s.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    addSuppression: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "address": "gone@example.jp",
+                 *       "reason": "complaint",
+                 *       "detail": "complained by phone"
+                 *     }
+                 */
+                "application/json": {
+                    /** @example gone@example.jp */
+                    address: string;
+                    /**
+                     * @description Default manual.
+                     * @enum {string}
+                     */
+                    reason?: "complaint" | "manual";
+                    /**
+                     * @description A note kept with the entry.
+                     * @example complained by phone
+                     */
+                    detail?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Already on the list; unchanged. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "address": "gone@example.jp",
+                     *       "reason": "hard_bounce",
+                     *       "event_id": 123456,
+                     *       "message_id": "01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e",
+                     *       "detail": "550 5.1.1 user unknown",
+                     *       "created_at": "2026-12-01T09:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Suppression"];
+                };
+            };
+            /** @description Added. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "address": "gone@example.jp",
+                     *       "reason": "complaint",
+                     *       "event_id": null,
+                     *       "message_id": null,
+                     *       "detail": "complained by phone",
+                     *       "created_at": "2026-12-01T09:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Suppression"];
+                };
+            };
+            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_json",
+                     *         "message": "The request body is not valid JSON.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with the current state. Codes: `conflict`, `idempotency_conflict`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "The message has nothing left to cancel: every recipient is final.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account's API rate limit is reached; retry after `Retry-After` seconds (the `RateLimit-*` headers tell the budget). Codes: `rate_limited`, `too_many_connections`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "rate_limited",
+                     *         "message": "This account made 6000 requests in this 60-second window; retry in 12 s.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeSuppression: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "address": "gone@example.jp",
+                     *       "deleted": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DeletedSuppression"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account's API rate limit is reached; retry after `Retry-After` seconds (the `RateLimit-*` headers tell the budget). Codes: `rate_limited`, `too_many_connections`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "rate_limited",
+                     *         "message": "This account made 6000 requests in this 60-second window; retry in 12 s.",
                      *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
                      *       }
                      *     }

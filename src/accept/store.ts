@@ -6,6 +6,8 @@
 import type { Db, Tx } from "../db/client.ts";
 import { groupCommitPer } from "../db/group-commit.ts";
 import { AppError } from "../errors.ts";
+import { serviceReply } from "../delivery/service-codes.ts";
+import { countIntake, countOutcomes } from "../metrics/instruments.ts";
 import { uuidv7 } from "../util/ids.ts";
 import { PRIORITIES } from "../worker/dispatcher.ts";
 import { domainOf } from "./addresses.ts";
@@ -18,7 +20,8 @@ export interface Accepted {
   state: "queued" | "scheduled";
   send_at: string | null;
   expires_at: string;
-  recipients: { email: string; state: "queued" | "scheduled" }[];
+  /** suppressed: on the account's suppression list, final at once with no attempt; the others go on. */
+  recipients: { email: string; state: "queued" | "scheduled" | "suppressed" }[];
 }
 
 export interface StoreInput {
@@ -32,19 +35,21 @@ export interface StoreInput {
 
 export async function storeMessage(db: Db, input: StoreInput): Promise<Accepted> {
   const { sub } = input;
-  if (!sub.idempotency) return groupFor(db).add(input);
+  if (!sub.idempotency) return counted(sub, await groupFor(db).add(input));
   const idem = sub.idempotency;
   try {
-    return await db.sql.begin(async (tx) => {
-      const claimed = await tx`
+    return await db.sql
+      .begin(async (tx) => {
+        const claimed = await tx`
         insert into idempotency_keys (account_id, key, request_hash, status, response, created_at)
         values (${sub.accountId}, ${idem.key}, ${idem.requestHash}, 202, '{}'::jsonb, ${input.at})
         on conflict (account_id, key) do nothing returning 1`;
-      if (claimed.length === 0) throw new Replay();
-      const [accepted] = await insert(tx, [input]);
-      await tx`update idempotency_keys set response = ${tx.json(accepted as never)} where account_id = ${sub.accountId} and key = ${idem.key}`;
-      return accepted as Accepted;
-    });
+        if (claimed.length === 0) throw new Replay();
+        const [accepted] = await insert(tx, [input]);
+        await tx`update idempotency_keys set response = ${tx.json(accepted as never)} where account_id = ${sub.accountId} and key = ${idem.key}`;
+        return accepted as Accepted;
+      })
+      .then((accepted) => counted(sub, accepted));
   } catch (err) {
     if (!(err instanceof Replay)) throw err;
     return replay(db, sub.accountId, idem);
@@ -52,6 +57,13 @@ export async function storeMessage(db: Db, input: StoreInput): Promise<Accepted>
 }
 
 class Replay extends Error {}
+
+/** For /metrics: a committed message, and its recipients that ended suppressed. */
+function counted(sub: Submission, accepted: Accepted): Accepted {
+  countIntake(sub.channel, "accepted");
+  countOutcomes(accepted.recipients.filter((r) => r.state === "suppressed").map(() => ({ event: "suppressed" })));
+  return accepted;
+}
 
 async function replay(db: Db, accountId: string, idem: { key: string; requestHash: string }): Promise<Accepted> {
   const [row] = await db.sql<{ requestHash: string; response: Accepted }[]>`
@@ -79,7 +91,14 @@ const groupFor = groupCommitPer((db: Db, inputs: StoreInput[]) => insert(db.sql,
   maxWeight: 4 * 1024 * 1024,
 });
 
-/** One statement for any number of messages: rows, bytes, recipients, outbox rows, reception events, usage. */
+const SUPPRESSED = serviceReply("suppressed");
+
+/**
+ * One statement for any number of messages: rows, bytes, recipients, outbox rows, reception
+ * events, usage. A recipient on its account's suppression list is stored final
+ * (`suppressed`, with its log event) and is not counted as pending; a message left with
+ * no pending recipient gets neither bytes nor an outbox row.
+ */
 async function insert(sql: Db["sql"] | Tx, inputs: StoreInput[]): Promise<Accepted[]> {
   const rows = inputs.map((input, n) => {
     const { sub, policy, envelope, at } = input;
@@ -111,7 +130,7 @@ async function insert(sql: Db["sql"] | Tx, inputs: StoreInput[]): Promise<Accept
   // (postgres.js sends an array of Buffers as one bytea).
   const rcptOf = inputs.flatMap((input, n) => input.envelope.recipients.map(() => n));
   const addresses = inputs.flatMap((input) => input.envelope.recipients);
-  await sql`
+  const suppressed = await sql<{ n: number; address: string }[]>`
     with input as (
       select * from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as x(
         n int, id uuid, account_id uuid, channel text, source_ip text, envelope_from text, message_id_header text,
@@ -119,27 +138,48 @@ async function insert(sql: Db["sql"] | Tx, inputs: StoreInput[]): Promise<Accept
         created_at timestamptz, deliverable_at timestamptz, expires_at timestamptz, pending int, quiet_hours jsonb,
         state text, code int)
     ),
+    rc as (
+      select t.n, t.address, t.domain, t.k, s.address is not null as suppressed
+      from unnest(${rcptOf}::int[], ${addresses}::text[], ${addresses.map(domainOf)}::text[]) with ordinality as t(n, address, domain, k)
+      join input i on i.n = t.n
+      left join suppressions s on s.account_id = i.account_id and s.address = lower(t.address)
+    ),
+    live as (select n, count(*) filter (where not suppressed)::int as pending from rc group by n),
     m as (
       insert into messages (id, account_id, channel, source_ip, envelope_from, message_id_header, priority, lifetime,
         retry_interval, tags, metadata, size_bytes, created_at, deliverable_at, expires_at, pending, quiet_hours)
-      select id, account_id, channel, source_ip, envelope_from, message_id_header, priority, lifetime,
-        retry_interval, tags, metadata, size_bytes, created_at, deliverable_at, expires_at, pending, quiet_hours
-      from input order by n
+      select i.id, i.account_id, i.channel, i.source_ip, i.envelope_from, i.message_id_header, i.priority, i.lifetime,
+        i.retry_interval, i.tags, i.metadata, i.size_bytes, i.created_at, i.deliverable_at, i.expires_at, l.pending, i.quiet_hours
+      from input i join live l on l.n = i.n order by i.n
     ),
     c as (
       insert into message_contents (message_id, raw)
       select i.id, decode(b.raw, 'base64')
       from unnest(${inputs.map((i) => i.raw.toString("base64"))}::text[]) with ordinality as b(raw, k)
       join input i on i.n = b.k - 1
+      join live l on l.n = i.n where l.pending > 0
     ),
     r as (
-      insert into recipients (message_id, address, domain, state, updated_at)
-      select i.id, t.address, t.domain, i.state, i.created_at
-      from unnest(${rcptOf}::int[], ${addresses}::text[], ${addresses.map(domainOf)}::text[]) with ordinality as t(n, address, domain, k)
-      join input i on i.n = t.n
+      insert into recipients (message_id, address, domain, state, last_code, last_enhanced_code, last_response, updated_at)
+      select i.id, t.address, t.domain, case when t.suppressed then 'suppressed' else i.state end,
+        case when t.suppressed then ${SUPPRESSED.code}::int end, case when t.suppressed then ${SUPPRESSED.enhanced} end,
+        case when t.suppressed then ${SUPPRESSED.response} end, i.created_at
+      from rc t join input i on i.n = t.n
       order by t.k
     ),
-    q as (insert into delivery_queue (message_id, run_at, priority) select id, deliverable_at, priority from input),
+    suppressed_events as (
+      insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender,
+        source_ip, channel, attempt, code, enhanced_code, response, code_source, tags)
+      select i.account_id, i.created_at, 'suppressed', i.id, t.address, i.envelope_from, i.source_ip, i.channel, 0,
+        ${SUPPRESSED.code}, ${SUPPRESSED.enhanced}, ${SUPPRESSED.response}, 'hikyaku', i.tags
+      from rc t join input i on i.n = t.n
+      where t.suppressed
+      order by t.k
+    ),
+    q as (
+      insert into delivery_queue (message_id, run_at, priority)
+      select i.id, i.deliverable_at, i.priority from input i join live l on l.n = i.n where l.pending > 0
+    ),
     usage as (
       insert into usage_counters (account_id, month, shard, messages_accepted, recipients_accepted)
       select a.id, to_char(i.created_at at time zone a.time_zone, 'YYYY-MM') as month, ${usageShard()}, count(*), sum(i.pending)
@@ -149,17 +189,24 @@ async function insert(sql: Db["sql"] | Tx, inputs: StoreInput[]): Promise<Accept
       on conflict (account_id, month, shard) do update set
         messages_accepted = usage_counters.messages_accepted + excluded.messages_accepted,
         recipients_accepted = usage_counters.recipients_accepted + excluded.recipients_accepted
+    ),
+    reception as (
+      insert into reception_events (account_id, created_at, channel, source_ip, envelope_sender, recipient_count,
+        accepted, code, enhanced_code, reason, message_id)
+      select account_id, created_at, channel, source_ip, envelope_from, pending, true, code, '2.0.0', 'accepted', id
+      from input order by n
     )
-    insert into reception_events (account_id, created_at, channel, source_ip, envelope_sender, recipient_count,
-      accepted, code, enhanced_code, reason, message_id)
-    select account_id, created_at, channel, source_ip, envelope_from, pending, true, code, '2.0.0', 'accepted', id
-    from input order by n`;
+    select n, address from rc where suppressed`;
+  const isSuppressed = new Set(suppressed.map((s) => `${s.n} ${s.address}`));
   return rows.map((row, n) => ({
     id: row.id,
     message_id: row.message_id_header,
     state: row.state as Accepted["state"],
     send_at: inputs[n]?.policy.sendAt?.toISOString() ?? null,
     expires_at: row.expires_at.toISOString(),
-    recipients: (inputs[n]?.envelope.recipients ?? []).map((email) => ({ email, state: row.state as Accepted["state"] })),
+    recipients: (inputs[n]?.envelope.recipients ?? []).map((email) => ({
+      email,
+      state: isSuppressed.has(`${n} ${email}`) ? "suppressed" : (row.state as Accepted["state"]),
+    })),
   }));
 }

@@ -18,6 +18,8 @@ export interface Account {
   name: string;
   bouncesEnabled: boolean;
   monthlyQuota: number | null;
+  /** API requests per rate-limit window; null: HIKYAKU_API_RATE_LIMIT. */
+  apiRateLimit?: number | null;
   createdAt: Date;
 }
 
@@ -69,7 +71,8 @@ export async function accountForKey(db: Db, key: string): Promise<Account | unde
   const hit = keyCache.get(hash);
   if (hit && hit.until > Date.now()) return hit.account;
   const rows = await db.sql<Account[]>`
-    select a.id, a.name, a.bounces_enabled as "bouncesEnabled", a.monthly_quota as "monthlyQuota", a.created_at as "createdAt"
+    select a.id, a.name, a.bounces_enabled as "bouncesEnabled", a.monthly_quota as "monthlyQuota",
+      a.api_rate_limit as "apiRateLimit", a.created_at as "createdAt"
     from api_keys k join accounts a on a.id = k.account_id
     where k.hash = ${hash} and k.revoked_at is null`;
   const account = rows[0];

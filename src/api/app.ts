@@ -15,6 +15,7 @@ import { uuidv7 } from "../util/ids.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
 import { API_DESCRIPTION } from "./docs-intro.ts";
+import { rateLimit } from "./rate-limit.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { adminAccountsList } from "./routes/admin-accounts-list.ts";
 import { apiKeys } from "./routes/api-keys.ts";
@@ -29,9 +30,13 @@ import { messagesGet } from "./routes/messages-get.ts";
 import { messagesList } from "./routes/messages-list.ts";
 import { messagesPost } from "./routes/messages-post.ts";
 import { messagesReschedule } from "./routes/messages-reschedule.ts";
+import { metricsRoute } from "./routes/metrics.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
 import { sourceIps } from "./routes/source-ips.ts";
 import { usageGet } from "./routes/usage-get.ts";
+import { suppressionsDelete } from "./routes/suppressions-delete.ts";
+import { suppressionsList } from "./routes/suppressions-list.ts";
+import { suppressionsPost } from "./routes/suppressions-post.ts";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -49,6 +54,7 @@ export const OPENAPI_INFO = {
     { name: "API keys", description: "The account's own API keys." },
     { name: "SMTP", description: "Credentials for SMTP submission and the source IPs allowed to relay." },
     { name: "Usage", description: "Monthly usage against the quota." },
+    { name: "Suppressions", description: "Addresses the account no longer sends to: hard bounces and complaints." },
     { name: "Admin", description: "Operator routes, authenticated with HIKYAKU_ADMIN_TOKEN." },
     { name: "Operations", description: "Liveness and readiness for load balancers." },
   ],
@@ -69,6 +75,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     c.header("X-Request-Id", requestId);
     await next();
   });
+  const limitRate = rateLimit(deps);
   app.use("/v1/*", async (c, next) => {
     if (c.req.path.startsWith("/v1/admin/")) return adminAuth(c, next, deps);
     const header = c.req.header("authorization") ?? "";
@@ -76,6 +83,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     const account = key && key.length < 200 ? await accountForKey(deps.db, key) : undefined;
     if (!account) throw new AppError("unauthorized", "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.");
     c.set("account", account);
+    await limitRate(c);
     await next();
   });
   const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
@@ -100,6 +108,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   ])
     app.route("/", r);
   for (const r of [messagesBatch, messagesList, messagesReschedule, apiKeysList, adminAccountsList]) app.route("/", r);
+  for (const r of [suppressionsList, suppressionsPost, suppressionsDelete]) app.route("/", r);
+  app.route("/", metricsRoute);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
 

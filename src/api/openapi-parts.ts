@@ -16,6 +16,7 @@ const statusText: Record<number, string> = {
   409: "Conflict with the current state.",
   413: "The request body or message is too large.",
   422: "A field is invalid; `error.field` names it and `error.message` says what to change.",
+  429: "The account's API rate limit is reached; retry after `Retry-After` seconds (the `RateLimit-*` headers tell the budget).",
   503: "The service cannot reach its database; nothing was stored. Retry with backoff.",
 };
 
@@ -26,6 +27,7 @@ const example: Record<number, { code: ErrorCode; message: string; field?: string
   409: { code: "conflict", message: "The message has nothing left to cancel: every recipient is final." },
   413: { code: "message_too_large", message: "The message is 10485761 bytes; the limit is 10485760 bytes.", field: "raw" },
   422: { code: "validation_error", message: 'to: "bob" is not a valid email address.', field: "to" },
+  429: { code: "rate_limited", message: "This account made 6000 requests in this 60-second window; retry in 12 s." },
   503: { code: "unavailable", message: "The service cannot reach its database right now; nothing was stored. Retry shortly." },
 };
 

@@ -26,6 +26,10 @@ export const accounts = pgTable("accounts", {
   monthlyQuota: integer("monthly_quota"),
   /** IANA zone in which usage months are counted. */
   timeZone: text("time_zone").notNull().default("UTC"),
+  /** Opt-in (F16): hard bounces add the recipient to the suppression list, and sends to it end `suppressed`. */
+  suppressionList: boolean("suppression_list").notNull().default(false),
+  /** API requests per rate-limit window (F18); null: HIKYAKU_API_RATE_LIMIT. */
+  apiRateLimit: integer("api_rate_limit"),
   createdAt: ts("created_at").notNull().defaultNow(),
 });
 
@@ -98,7 +102,7 @@ export const recipients = pgTable(
       .references(() => messages.id, { onDelete: "cascade" }),
     address: text("address").notNull(),
     domain: text("domain").notNull(),
-    /** queued | deferred | delivered | bounced | expired | cancelled */
+    /** queued | deferred | delivered | bounced | expired | cancelled | suppressed */
     state: text("state").notNull(),
     attempts: integer("attempts").notNull().default(0),
     lastCode: smallint("last_code"),
@@ -335,4 +339,47 @@ export const usageCounters = pgTable(
     expired: bigint("expired", { mode: "number" }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.accountId, t.month, t.shard] })],
+);
+
+// --- Suppression list and API rate limits (F16, F18) ---
+
+/**
+ * Addresses an account no longer sends to. Hard bounces (5.1.x) of opted-in accounts are
+ * added by a row trigger on delivery_events (migration 0007); the API adds and removes.
+ */
+export const suppressions = pgTable(
+  "suppressions",
+  {
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** Lower case, so that one entry covers every spelling of the address. */
+    address: text("address").notNull(),
+    /** hard_bounce | complaint | manual */
+    reason: text("reason").notNull(),
+    /** The delivery event that caused it (a bounce), and its message; null when added through the API. */
+    eventId: bigint("event_id", { mode: "number" }),
+    messageId: uuid("message_id"),
+    /** The destination's words for a bounce, or the caller's note. */
+    detail: text("detail"),
+    createdAt: ts("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.address] }), index("suppressions_account_created_idx").on(t.accountId, t.createdAt, t.address)],
+);
+
+/**
+ * Requests counted per account and fixed window, shared by every API process. Each
+ * process takes a share of the window's budget at a time, so most requests cost no query.
+ */
+export const apiRateWindows = pgTable(
+  "api_rate_windows",
+  {
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    /** The window's number: its start in seconds since 1970 divided by its length. */
+    window: bigint("window", { mode: "number" }).notNull(),
+    used: integer("used").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.window] })],
 );

@@ -7,6 +7,7 @@ import { now } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
+import { countOutcomes, observeAttempt } from "../metrics/instruments.ts";
 import type { ConnectionPool } from "./connection-pool.ts";
 import { type DestinationOptions, findDestination } from "./destination.ts";
 import { sendDsn } from "./dsn.ts";
@@ -71,8 +72,10 @@ async function deliverOne(ctx: DeliveryContext, msg: Claimed): Promise<void> {
 
 async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Rcpt[]) {
   let outcomes: Map<string, Outcome>;
+  const started = performance.now();
   try {
     outcomes = await attemptTo(ctx, msg, domain, rcpts);
+    observeAttempt((performance.now() - started) / 1000);
   } catch (err) {
     log.error("delivery attempt failed internally", { message_id: msg.id, domain, err: err as Error });
     const o = service("internal_error", null, null, null);
@@ -86,6 +89,7 @@ async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string,
   // A retry that falls inside quiet hours is held at claim time (see hold()).
   const retryAt = new Date(Math.min(at.getTime() + msg.retryInterval * 1000, msg.expiresAt.getTime()));
   const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt });
+  if (recorded.moved > 0) countOutcomes(items);
   await afterRecord(ctx, msg, recorded, items);
 }
 
@@ -128,6 +132,7 @@ async function finish(ctx: DeliveryContext, msg: Claimed, rcpts: Rcpt[], event: 
   const o = service(event, null, null, null);
   const items = rcpts.map((r) => ({ recipientId: r.id, event, outcome: o }));
   const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at: now(), attemptOffset: -1 });
+  if (recorded.moved > 0) countOutcomes(items);
   await afterRecord(ctx, msg, recorded, items);
 }
 
@@ -139,6 +144,7 @@ export async function cancelWaiting(db: Db, msg: MessageRef): Promise<number> {
   const o = service("cancelled", null, null, null);
   const items = rows.map((r) => ({ recipientId: r.id, event: "cancelled" as const, outcome: o }));
   const recorded = await recordOutcomes(db.sql, msg, items, { from: WAITING_STATES, at: now() });
+  countOutcomes(items.slice(0, recorded.moved));
   await db.sql`delete from delivery_queue where message_id = ${msg.id}`;
   return recorded.moved;
 }

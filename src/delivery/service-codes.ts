@@ -21,6 +21,7 @@ export const serviceCodes = {
   internal_error: { code: 451, enhanced: "4.3.0", text: "Hikyaku failed internally; the attempt will be retried" },
   expired: { code: 554, enhanced: "5.4.7", text: "the message's lifetime passed before it could be delivered" },
   cancelled: { code: 554, enhanced: "5.0.0", text: "cancelled by the sender before delivery" },
+  suppressed: { code: 550, enhanced: "5.7.1", text: "the recipient is on the account's suppression list; no attempt was made" },
 } as const;
 
 export type ServiceCode = keyof typeof serviceCodes;

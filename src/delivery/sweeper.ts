@@ -4,6 +4,7 @@
 // attempt still in flight. recordOutcomes' state guard makes each expiry happen once.
 import { now } from "../clock.ts";
 import type { Claimed, DeliveryContext } from "./deliver.ts";
+import { countOutcomes } from "../metrics/instruments.ts";
 import { sendDsn } from "./dsn.ts";
 import { recordOutcomes, WAITING_STATES } from "./record.ts";
 import { service } from "./smtp-attempt.ts";
@@ -31,6 +32,7 @@ export async function sweepExpired(ctx: DeliveryContext, limit = 500): Promise<n
     const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: [...WAITING_STATES, "sending"], at });
     await ctx.db.sql`delete from delivery_queue where message_id = ${msg.id}`;
     expired += recorded.moved;
+    countOutcomes(items.slice(0, recorded.moved));
     if (msg.raw && recorded.failed.length > 0) {
       const failed = recorded.failed.map((f) => ({
         address: f.address,

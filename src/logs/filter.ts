@@ -2,7 +2,7 @@
 // any mix of filters. Every filter is exact (indexed); `recipientDomain` matches every
 // address at that domain.
 
-export const DELIVERY_EVENTS = ["delivered", "deferred", "bounced", "expired", "cancelled"] as const;
+export const DELIVERY_EVENTS = ["delivered", "deferred", "bounced", "expired", "cancelled", "suppressed"] as const;
 export const RECEPTION_EVENTS = ["accepted", "refused"] as const;
 
 export type LogType = "delivery" | "reception";

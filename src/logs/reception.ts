@@ -3,6 +3,7 @@
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
+import { countIntake } from "../metrics/instruments.ts";
 
 export interface Refusal {
   /** The account the attempt belongs to, when it is known (an unknown IP or login has none). */
@@ -23,6 +24,7 @@ export interface Refusal {
  * database is down, say) must not turn that answer into a different one.
  */
 export async function recordReception(db: Db, r: Refusal): Promise<void> {
+  countIntake(r.channel, "refused");
   try {
     await db.sql`
       insert into reception_events (account_id, created_at, channel, source_ip, envelope_sender, recipient_count,

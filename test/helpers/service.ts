@@ -62,6 +62,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     HIKYAKU_HEARTBEAT_SECONDS: "1",
     HIKYAKU_LOG_LEVEL: "error",
     HIKYAKU_ADMIN_TOKEN: "test-admin-token-0123456789",
+    // Tests poll the API freely; test/rate-limit.test.ts sets its own limits.
+    HIKYAKU_API_RATE_LIMIT: "100000000",
     ...env,
   });
   const service = await startService(config);

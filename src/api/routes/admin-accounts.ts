@@ -67,6 +67,12 @@ export const AccountSettingsSchema = z
     name: z.string(),
     monthly_quota: z.number().int().nullable().openapi({ description: "Messages included per month; null: unlimited.", example: 10000 }),
     time_zone: z.string().openapi({ description: "IANA time zone in which usage months are counted.", example: "Asia/Tokyo" }),
+    suppression_list: z.boolean().openapi({ description: "Hard bounces (5.1.x) add the recipient to the suppression list (GET /v1/suppressions)." }),
+    api_rate_limit: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: "API requests per rate-limit window; null: the service default (HIKYAKU_API_RATE_LIMIT).", example: 6000 }),
   })
   .openapi("AccountSettings");
 
@@ -75,7 +81,7 @@ const patchRoute = createRoute({
   path: "/v1/admin/accounts/{id}",
   operationId: "updateAccount",
   tags: ["Admin"],
-  summary: "Set an account's monthly quota and time zone (operator)",
+  summary: "Set an account's quota, time zone, suppression list and API rate limit (operator)",
   description:
     "The quota is what GET /v1/usage measures overage against. The time zone decides where a usage month begins; a change applies to messages counted from now on.",
   security: adminAuth,
@@ -90,6 +96,11 @@ const patchRoute = createRoute({
           schema: z.strictObject({
             monthly_quota: z.number().int().min(0).max(2_000_000_000).nullable().optional().openapi({ description: "null: unlimited.", example: 10000 }),
             time_zone: z.string().min(1).max(64).optional().openapi({ description: "An IANA time zone name.", example: "Asia/Tokyo" }),
+            suppression_list: z.boolean().optional().openapi({ description: "Turn on to let hard bounces (5.1.x) add recipients to the suppression list." }),
+            api_rate_limit: z.number().int().min(1).max(100_000_000).nullable().optional().openapi({
+              description: "API requests per window (HIKYAKU_API_RATE_WINDOW_SECONDS); null: back to the service default.",
+              example: 6000,
+            }),
           }),
           example: { monthly_quota: 10000, time_zone: "Asia/Tokyo" },
         },
@@ -102,7 +113,14 @@ const patchRoute = createRoute({
       content: {
         "application/json": {
           schema: AccountSettingsSchema,
-          example: { id: "01936c2e-0000-7b3c-9d1e-2f3a4b5c6d7e", name: "Shibuya City", monthly_quota: 10000, time_zone: "Asia/Tokyo" },
+          example: {
+            id: "01936c2e-0000-7b3c-9d1e-2f3a4b5c6d7e",
+            name: "Shibuya City",
+            monthly_quota: 10000,
+            time_zone: "Asia/Tokyo",
+            suppression_list: false,
+            api_rate_limit: null,
+          },
         },
       },
     },
@@ -121,12 +139,14 @@ export const adminAccountsPatch = router().openapi(patchRoute, async (c) => {
     }
   }
   const rows = isUuid(id)
-    ? await sql<{ id: string; name: string; monthly_quota: number | null; time_zone: string }[]>`
+    ? await sql<{ id: string; name: string; monthly_quota: number | null; time_zone: string; suppression_list: boolean; api_rate_limit: number | null }[]>`
         update accounts set
           monthly_quota = ${body.monthly_quota === undefined ? sql`monthly_quota` : sql`${body.monthly_quota}`},
-          time_zone = coalesce(${body.time_zone ?? null}::text, time_zone)
+          time_zone = coalesce(${body.time_zone ?? null}::text, time_zone),
+          suppression_list = coalesce(${body.suppression_list ?? null}::bool, suppression_list),
+          api_rate_limit = ${body.api_rate_limit === undefined ? sql`api_rate_limit` : sql`${body.api_rate_limit}`}
         where id = ${id}
-        returning id, name, monthly_quota, time_zone`
+        returning id, name, monthly_quota, time_zone, suppression_list, api_rate_limit`
     : [];
   const account = rows[0];
   if (!account) throw new AppError("not_found", `No account has the id ${id}.`);

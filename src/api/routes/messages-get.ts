@@ -6,7 +6,7 @@ import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
 import { bearerAuth, errorResponses } from "../openapi-parts.ts";
 
-const RecipientState = z.enum(["scheduled", "queued", "sending", "deferred", "delivered", "bounced", "expired", "cancelled"]);
+const RecipientState = z.enum(["scheduled", "queued", "sending", "deferred", "delivered", "bounced", "expired", "cancelled", "suppressed"]);
 
 export const MessageSchema = z
   .object({

@@ -95,7 +95,15 @@ export const AcceptedSchema = z
     state: z.enum(["queued", "scheduled"]),
     send_at: z.string().nullable(),
     expires_at: z.string().openapi({ description: "When undelivered recipients expire." }),
-    recipients: z.array(z.object({ email: z.string(), state: z.enum(["queued", "scheduled"]) })),
+    recipients: z.array(
+      z.object({
+        email: z.string(),
+        state: z.enum(["queued", "scheduled", "suppressed"]).openapi({
+          description:
+            "suppressed: the address is on the account's suppression list; it ends at once with a `suppressed` log event and no attempt, and the other recipients go on.",
+        }),
+      }),
+    ),
   })
   .openapi("AcceptedMessage");
 
