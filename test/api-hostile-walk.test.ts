@@ -33,6 +33,8 @@ interface Case {
   chunked?: boolean;
   /** error.field the answer must name, when the hostile part is one field. */
   field?: string;
+  /** The machine codes the answer may carry, when the kind of fault decides it. */
+  codes?: string[];
   /** The input is odd but harmless (e.g. an empty filter): a 2xx is allowed, a 5xx never. */
   mayPass?: boolean;
 }
@@ -171,6 +173,8 @@ function bodyCases(o: Operation): Case[] {
       field,
       mayPass,
       ...extra,
+      // No GET takes a body: whatever the body holds, that is the fault named.
+      ...(o.method === "GET" ? { field: undefined, codes: ["malformed_request", "request_too_large"] } : {}),
     });
 
   // A body no route could take, whether or not the operation takes one.
@@ -182,16 +186,19 @@ function bodyCases(o: Operation): Case[] {
     "application/json-patch+json",
     "application/jsonx",
   ]) {
-    add(`Content-Type ${type}`, json, "Content-Type", { headers: { ...headers, "content-type": type } });
+    add(`Content-Type ${type}`, json, "Content-Type", { headers: { ...headers, "content-type": type }, codes: ["unsupported_media_type"] });
   }
-  add("no Content-Type", json, "Content-Type", { headers: auth(o.op) });
+  add("no Content-Type", json, "Content-Type", { headers: auth(o.op), codes: ["unsupported_media_type"] });
   for (const text of ["hello", "{", json.slice(0, Math.max(1, json.length - 3)), `${json}garbage`, "{'a': 1}", "\u0000"])
     add(`not JSON: ${JSON.stringify(text).slice(0, 30)}`, text);
   add("bytes that are not UTF-8", Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]));
-  add("a huge body", `{"x":"${"a".repeat(HUGE)}"}`);
-  add("a huge chunked body", `{"x":"${"a".repeat(HUGE)}"}`, undefined, { chunked: true });
-  add(`an array ${DEEP} deep`, deepJson);
-  add(`an object ${DEEP} deep`, `${'{"a":'.repeat(DEEP)}1${"}".repeat(DEEP)}`);
+  const tooLarge = ["request_too_large", "message_too_large"];
+  add("a huge body", `{"x":"${"a".repeat(HUGE)}"}`, undefined, { codes: tooLarge });
+  // Refused while the client still sends it: the 413, or Node's parser meeting the rest of
+  // the body on a connection that is closing (400), is what reaches the client first.
+  add("a huge chunked body", `{"x":"${"a".repeat(HUGE)}"}`, undefined, { chunked: true, codes: [...tooLarge, "malformed_request"] });
+  add(`an array ${DEEP} deep`, deepJson, undefined, { codes: ["validation_error"] });
+  add(`an object ${DEEP} deep`, `${'{"a":'.repeat(DEEP)}1${"}".repeat(DEEP)}`, "a", { codes: ["validation_error"] });
   add("NUL in a key", { "a\u0000b": 1 });
   add("a lone surrogate in a value", { a: "\ud800" });
   if (!content) return cases;
@@ -285,17 +292,22 @@ function authCases(o: Operation): Case[] {
       method: o.method,
       path,
       headers: a === undefined ? ({} as Record<string, string>) : { authorization: a },
+      codes: ["unauthorized"],
     }),
   );
 }
 
 /** Requests Node's own parser refuses: sent as bytes, since no HTTP client will write them. */
-function rawRequests(o: Operation): { what: string; bytes: Buffer }[] {
+function rawRequests(o: Operation): { what: string; bytes: Buffer; codes: string[] }[] {
   const target = fill(o);
   const head = `${o.method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(auth(o.op))
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join("")}`;
-  const raw = (what: string, text: string) => ({ what, bytes: Buffer.from(text, "latin1") });
+  const raw = (what: string, text: string) => ({
+    what,
+    bytes: Buffer.from(text, "latin1"),
+    codes: [what.includes("16 KiB") ? "headers_too_large" : "malformed_request"],
+  });
   return [
     raw("header fields over 16 KiB", `${head}X-Big: ${"b".repeat(20 * 1024)}\r\n\r\n`),
     raw("Content-Length: abc", `${head}Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}`),
@@ -373,7 +385,7 @@ async function fingerprint(): Promise<Record<string, string>> {
 }
 
 /** The answer is a 4xx in the one error shape, naming `field` when given. */
-function checkRefusal(o: Operation, c: { what: string; field?: string; mayPass?: boolean }, a: Answer): string | undefined {
+function checkRefusal(o: Operation, c: { what: string; field?: string; codes?: string[]; mayPass?: boolean }, a: Answer): string | undefined {
   const where = `${o.method} ${o.path} with ${c.what}: ${a.status} ${a.text.slice(0, 300)}`;
   if (c.mayPass && a.status >= 200 && a.status < 300) return undefined;
   if (a.status < 400 || a.status >= 500) return where;
@@ -389,6 +401,7 @@ function checkRefusal(o: Operation, c: { what: string; field?: string; mayPass?:
   if (!String(a.headers["content-type"]).startsWith("application/json")) return `${where} (Content-Type ${a.headers["content-type"]})`;
   if (e.code === "internal" || e.code === "unavailable") return where;
   if (c.field !== undefined && e.field !== c.field) return `${where} (field ${e.field}, expected ${c.field})`;
+  if (c.codes && !c.codes.includes(e.code)) return `${where} (code ${e.code}, expected ${c.codes.join(" or ")})`;
   return undefined;
 }
 

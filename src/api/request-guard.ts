@@ -19,9 +19,11 @@ export const guardRequest: MiddlewareHandler<ApiEnv> = async (c, next) => {
     if (values.some((v) => UNSTORABLE.test(v))) throw unstorable(fieldName([name]), "its value");
   }
   if (hasBody(c.req.header("content-length"), c.req.header("transfer-encoding"))) {
-    if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
-      throw notJson();
+    // hono's Node adapter hands no GET or HEAD body over: refused, rather than read as empty.
+    if (c.req.method === "GET" || c.req.method === "HEAD") {
+      throw new AppError("malformed_request", `A ${c.req.method} request takes no body; send its parameters in the query string.`);
     }
+    if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) throw notJson();
     checkJson(await parseBody(c.req));
   }
   await next();
