@@ -68,6 +68,7 @@ before(async () => {
 });
 
 after(async () => {
+  agent.destroy();
   await hk?.stop();
 });
 
@@ -178,18 +179,11 @@ function bodyCases(o: Operation): Case[] {
     });
 
   // A body no route could take, whether or not the operation takes one.
-  for (const type of [
-    "text/plain",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x",
-    "application/xml",
-    "application/json-patch+json",
-    "application/jsonx",
-  ]) {
+  for (const type of ["text/plain", "multipart/form-data; boundary=x", "application/json-patch+json"]) {
     add(`Content-Type ${type}`, json, "Content-Type", { headers: { ...headers, "content-type": type }, codes: ["unsupported_media_type"] });
   }
   add("no Content-Type", json, "Content-Type", { headers: auth(o.op), codes: ["unsupported_media_type"] });
-  for (const text of ["hello", "{", json.slice(0, Math.max(1, json.length - 3)), `${json}garbage`, "{'a': 1}", "\u0000"])
+  for (const text of ["hello", json.slice(0, Math.max(1, json.length - 3)), `${json}garbage`, "{'a': 1}"])
     add(`not JSON: ${JSON.stringify(text).slice(0, 30)}`, text);
   add("bytes that are not UTF-8", Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]));
   const tooLarge = ["request_too_large", "message_too_large"];
@@ -216,11 +210,10 @@ function bodyCases(o: Operation): Case[] {
     if (allowed.has("string")) {
       add(`${f}: NUL`, withValue(base, p, "a\u0000b"), f);
       add(`${f}: a lone high surrogate`, withValue(base, p, "a\ud800b"), f);
-      add(`${f}: a lone low surrogate`, withValue(base, p, "\udc00"), f);
       const max = resolve(s).maxLength;
       if (typeof max === "number") add(`${f}: ${max + 1} characters`, withValue(base, p, "a".repeat(max + 1)));
     }
-    for (const wrong of ["number", "boolean", "array", "object", "null"].filter((t) => !allowed.has(t)).slice(0, 3)) {
+    for (const wrong of ["number", "boolean", "array", "object", "null"].filter((t) => !allowed.has(t)).slice(0, 2)) {
       add(`${f}: a ${wrong}`, withValue(base, p, sampleOf[wrong]));
     }
     if (p.length === 1) add(`${f}: ${DEEP} levels deep`, withValue(base, p, DEEP_VALUE), f);
@@ -244,14 +237,14 @@ function parameterCases(o: Operation): Case[] {
     const schema = resolve(p.schema);
     const long = "a".repeat(Math.max(5000, (schema.maxLength ?? 0) + 1));
     if (p.in === "path") {
-      for (const raw of ["%00", "a%00b", long, "%zz", "%ED%A0%80", "..", "%2F", "'%20or%201=1--", "%E6%97%A5%E6%9C%AC", "%20"]) {
+      for (const raw of ["a%00b", long, "%zz", "%ED%A0%80", "..", "%2F", "'%20or%201=1--"]) {
         cases.push({ what: `path ${p.name}=${raw.slice(0, 20)}`, method: o.method, path: fill(o, { name: p.name, raw }), headers, ...withBody });
       }
     } else if (p.in === "query") {
       const q = (v: string) => `${fill(o)}?${v}`;
       // A filter or cursor may match nothing; a number or an enum must be one.
       const strict = schema.enum !== undefined || schema.type === "integer" || schema.type === "number";
-      const values = ["%00", "a%00b", long, "%zz", "%ED%A0%80", "'%20or%201=1--", "", "-1", "1e309", "1.5", "abc"];
+      const values = ["a%00b", long, "%ED%A0%80", "'%20or%201=1--", "", "-1", "1.5"];
       for (const v of values) {
         const nul = v.includes("%00");
         const mayPass = !nul && !strict && !(v === long && schema.maxLength !== undefined);
@@ -286,19 +279,17 @@ function authCases(o: Operation): Case[] {
   if (!scheme) return [];
   const wrong = scheme === "admin" ? `Bearer ${hk.key}` : `Bearer ${ADMIN_TOKEN}`;
   const path = fill(o);
-  return [undefined, "Bearer", "Bearer nope", "Basic dXNlcjpwYXNz", `Bearer ${"k".repeat(5000)}`, "Bearer hk_\u00ff\u00fe", `bearer  ${hk.key}x`, wrong].map(
-    (a) => ({
-      what: `authorization ${a === undefined ? "missing" : a.slice(0, 20)}`,
-      method: o.method,
-      path,
-      headers: a === undefined ? ({} as Record<string, string>) : { authorization: a },
-      codes: ["unauthorized"],
-    }),
-  );
+  return [undefined, "Bearer nope", "Basic dXNlcjpwYXNz", `Bearer ${"k".repeat(5000)}`, "Bearer hk_\u00ff\u00fe", wrong].map((a) => ({
+    what: `authorization ${a === undefined ? "missing" : a.slice(0, 20)}`,
+    method: o.method,
+    path,
+    headers: a === undefined ? ({} as Record<string, string>) : { authorization: a },
+    codes: ["unauthorized"],
+  }));
 }
 
 /** Requests Node's own parser refuses: sent as bytes, since no HTTP client will write them. */
-function rawRequests(o: Operation): { what: string; bytes: Buffer; codes: string[] }[] {
+function rawRequests(o: Operation, all: boolean): { what: string; bytes: Buffer; codes: string[] }[] {
   const target = fill(o);
   const head = `${o.method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(auth(o.op))
     .map(([k, v]) => `${k}: ${v}\r\n`)
@@ -308,7 +299,7 @@ function rawRequests(o: Operation): { what: string; bytes: Buffer; codes: string
     bytes: Buffer.from(text, "latin1"),
     codes: [what.includes("16 KiB") ? "headers_too_large" : "malformed_request"],
   });
-  return [
+  const most = [
     raw("header fields over 16 KiB", `${head}X-Big: ${"b".repeat(20 * 1024)}\r\n\r\n`),
     raw("Content-Length: abc", `${head}Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}`),
     raw("Content-Length: -1", `${head}Content-Type: application/json\r\nContent-Length: -1\r\n\r\n{}`),
@@ -320,24 +311,39 @@ function rawRequests(o: Operation): { what: string; bytes: Buffer; codes: string
     raw("no Host header", `${o.method} ${target} HTTP/1.1\r\n\r\n`),
     raw("a malformed request line", `${o.method} ${target} HTTP/1.1 extra\r\nHost: x\r\n\r\n`),
   ];
+  // Node's parser refuses these before any routing: the whole set once per kind of
+  // authentication is enough, a few per operation show each route is behind it.
+  return all ? most : most.filter((r) => ["header fields over 16 KiB", "Content-Length: abc", "no Host header"].includes(r.what));
 }
 
-function send(c: Case): Promise<Answer> {
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+/** Sends one case; a kept-alive connection the server had just closed is retried once on a new one (Node's documented pattern). */
+async function send(c: Case): Promise<Answer> {
   sent++;
+  try {
+    return await sendOnce(c, agent);
+  } catch (err) {
+    if (!(err as { reused?: boolean }).reused) throw err;
+    return await sendOnce(c, false);
+  }
+}
+
+function sendOnce(c: Case, via: http.Agent | false): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const u = new URL(hk.url);
     let answered = false;
     const body = c.body === undefined ? undefined : Buffer.isBuffer(c.body) ? c.body : Buffer.from(c.body, "utf8");
     const headers: Record<string, string | number> = { ...c.headers };
     if (body && !c.chunked) headers["content-length"] = body.length;
-    const req = http.request({ host: u.hostname, port: u.port, method: c.method, path: c.path, headers, agent: false, timeout: 30_000 }, (res) => {
+    const req = http.request({ host: u.hostname, port: u.port, method: c.method, path: c.path, headers, agent: via, timeout: 30_000 }, (res) => {
       answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (d: Buffer) => chunks.push(d));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
     });
     // The server may answer a huge body and close before reading it all: the answer counts.
-    req.on("error", (err) => (answered ? undefined : reject(err)));
+    req.on("error", (err) => (answered ? undefined : reject(Object.assign(err, { reused: req.reusedSocket }))));
     req.on("timeout", () => req.destroy(new Error(`no answer in 30 s to ${c.what}`)));
     if (body && c.chunked) for (let at = 0; at < body.length; at += 16 * 1024) req.write(body.subarray(at, at + 16 * 1024));
     req.end(body && !c.chunked ? body : undefined);
@@ -411,6 +417,7 @@ test("every operation in openapi.json refuses hostile input with a 4xx in the er
   const failures: string[] = [];
   const start = await fingerprint();
   const perOp: string[] = [];
+  const schemes = new Set<string>();
   for (const o of ops) {
     const before = sent;
     const cases = [...bodyCases(o), ...parameterCases(o), ...authCases(o)];
@@ -423,11 +430,13 @@ test("every operation in openapi.json refuses hostile input with a 4xx in the er
         if (problem) failures.push(problem);
       });
     }
-    for (const r of rawRequests(o)) {
+    const scheme = Object.keys(o.op.security?.[0] ?? {})[0] ?? "none";
+    for (const r of rawRequests(o, !schemes.has(scheme))) {
       const a = await sendRaw(r.bytes).catch((err: Error) => ({ status: 0, headers: {}, text: `no answer: ${err.message}` }));
       const problem = checkRefusal(o, r, a);
       if (problem) failures.push(problem);
     }
+    schemes.add(scheme);
     perOp.push(`${o.method} ${o.path}: ${sent - before}`);
   }
   const end = await fingerprint();
