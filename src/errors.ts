@@ -8,6 +8,13 @@ export const errorTable = {
   sender_refused: { http: 422, smtp: 553, enhanced: "5.7.1" },
   too_many_recipients: { http: 422, smtp: 452, enhanced: "4.5.3" },
   message_too_large: { http: 413, smtp: 552, enhanced: "5.3.4" },
+  // HTTP-only refusals of the request itself (its framing, headers, body type or size);
+  // the SMTP columns are there for completeness, no SMTP path raises them.
+  malformed_request: { http: 400, smtp: 500, enhanced: "5.5.2" },
+  request_timeout: { http: 408, smtp: 421, enhanced: "4.4.2" },
+  request_too_large: { http: 413, smtp: 552, enhanced: "5.3.4" },
+  unsupported_media_type: { http: 415, smtp: 554, enhanced: "5.6.0" },
+  headers_too_large: { http: 431, smtp: 500, enhanced: "5.5.2" },
   unauthorized: { http: 401, smtp: 535, enhanced: "5.7.8" },
   forbidden: { http: 403, smtp: 554, enhanced: "5.7.1" },
   not_found: { http: 404, smtp: 550, enhanced: "5.1.1" },

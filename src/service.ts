@@ -2,9 +2,9 @@
 // then whichever roles this process runs (api, smtp, worker). stop() shuts them down in
 // the reverse order, letting in-flight work finish or return to the queue.
 import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import { createAccount, listAccounts } from "./accounts/accounts.ts";
 import { createApp } from "./api/app.ts";
+import { serveApi } from "./api/serve-api.ts";
 import type { Config } from "./config.ts";
 import { connect, type Db } from "./db/client.ts";
 import { startEmbedded } from "./db/embedded.ts";
@@ -79,7 +79,7 @@ export async function startService(config: Config): Promise<Service> {
 async function listen(config: Config, db: Db): Promise<{ url: string; close: () => Promise<void> }> {
   const app = createApp({ db, config });
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port: config.HIKYAKU_HTTP_PORT, hostname: config.HIKYAKU_HOST }, (info: AddressInfo) => {
+    const server = serveApi({ fetch: app.fetch, port: config.HIKYAKU_HTTP_PORT, hostname: config.HIKYAKU_HOST }, (info: AddressInfo) => {
       const host = info.address.includes(":") ? `[${info.address}]` : info.address;
       resolve({
         url: `http://${host}:${info.port}`,

@@ -96,15 +96,71 @@ describe("the request itself", () => {
     assert.deepEqual(await stored(hk.accountId), NOTHING);
   });
 
-  test("a wrong or missing Content-Type is 400 and says which header to send", async () => {
+  test("a wrong or missing Content-Type is 415 and says which header to send", async () => {
     const json = JSON.stringify(ok);
-    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
-      await refused(json, { status: 400, code: "invalid_json", field: "Content-Type" }, { "content-type": type });
+    for (const type of [
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/json-patch+json",
+      "application/jsonx",
+    ]) {
+      await refused(json, { status: 415, code: "unsupported_media_type", field: "Content-Type" }, { "content-type": type });
     }
     const res = await fetch(`${hk.url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${hk.key}` }, body: new Blob([json]) });
     const body = (await res.json()) as { error: { code: string; field: string } };
-    assert.equal(res.status, 400);
+    assert.equal(res.status, 415);
+    assert.equal(body.error.code, "unsupported_media_type");
     assert.equal(body.error.field, "Content-Type");
+  });
+
+  test("a body that is not UTF-8 is 400, not read with replacement characters", async () => {
+    const bytes = Buffer.concat([
+      Buffer.from(JSON.stringify({ ...ok, subject: "" }).replace('"subject":""', '"subject":"')),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ]);
+    const before = await stored(hk.accountId);
+    const res = await fetch(`${hk.url}/v1/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${hk.key}`, "content-type": "application/json" },
+      body: bytes,
+    });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(body.error.code, "invalid_json");
+    assert.match(body.error.message, /UTF-8/);
+    assert.deepEqual(await stored(hk.accountId), before);
+  });
+
+  test("NUL and lone surrogates anywhere in the body are 422, naming the field", async () => {
+    const says = /NUL character or an unpaired UTF-16 surrogate/;
+    await refused({ ...ok, text: "a\u0000b" }, invalid("text", says));
+    await refused({ ...ok, html: "<p>\ud800</p>" }, invalid("html", says));
+    await refused({ ...ok, to: [{ email: "a@example.test", name: "A\udc00" }] }, invalid("to[0].name", says));
+    await refused({ ...ok, metadata: { ref: "x\u0000" } }, invalid("metadata.ref", says));
+    await refused({ ...ok, metadata: { "k\u0000": 1 } }, invalid("metadata", says));
+    await refused({ ...ok, metadata: { a: [{ b: "\udbff" }] } }, invalid("metadata.a[0].b", says));
+    await refused({ ...ok, quiet_hours: { start: "22:00", end: "07:00", time_zone: "Asia/Tokyo\u0000" } }, invalid("quiet_hours.time_zone", says));
+    await refused({ ...ok, tags: ["ok", "t\ud83d"] }, invalid("tags[1]", says));
+  });
+
+  test("metadata nested 5,000 deep is 422, not a stack overflow; 31 levels are fine", async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${"}".repeat(5000)}`;
+    await refused(`{"from":"orders@shop.test","to":"alice@example.test","text":"hi","metadata":${deep}}`, invalid("metadata", /more than 32 levels deep/));
+    await refused(`{"from":"orders@shop.test","to":${"[".repeat(5000)}${"]".repeat(5000)}}`, invalid("to", /more than 32 levels deep/));
+    const fine = `${'{"a":'.repeat(30)}1${"}".repeat(30)}`;
+    const res = await fetch(`${hk.url}/v1/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${other.key}`, "content-type": "application/json" },
+      body: `{"from":"orders@shop.test","to":"deep@example.test","text":"hi","metadata":{"m":${fine}}}`,
+    });
+    assert.equal(res.status, 202, await res.text());
+  });
+
+  test("metadata over 16 KiB is 422 naming metadata", async () => {
+    await refused({ ...ok, metadata: { blob: "m".repeat(17 * 1024) } }, invalid("metadata", /16384 bytes/));
+    await refused({ ...ok, metadata: { ["k".repeat(101)]: 1 } }, invalid(`metadata.${"k".repeat(101)}`, "metadata"));
   });
 
   test("unknown fields are refused, naming the field, so typos never pass", async () => {
@@ -210,7 +266,9 @@ describe("addresses", () => {
   test("CR, LF and control characters in display names are refused (string and object form)", async () => {
     await refused({ ...ok, from: "Na\r\nme <orders@shop.test>" }, badAddress("from"));
     await refused({ ...ok, from: "Na\nBcc: x@evil.test\n <orders@shop.test>" }, badAddress("from"));
-    await refused({ ...ok, to: ["Bob\u0000 <bob@example.test>"] }, badAddress("to[0]"));
+    await refused({ ...ok, to: ["Bob\u0001 <bob@example.test>"] }, badAddress("to[0]"));
+    // NUL is refused before the address parser sees it, as it is in every field.
+    await refused({ ...ok, to: ["Bob\u0000 <bob@example.test>"] }, invalid("to[0]"));
     await refused({ ...ok, from: { email: "orders@shop.test", name: "Na\r\nme" } }, badAddress("from.name"));
     await refused({ ...ok, cc: [{ email: "c@example.test", name: "C\rBcc: x@evil.test" }] }, badAddress("cc[0].name"));
     await refused({ ...ok, reply_to: { email: "r@shop.test", name: "R\u007f" } }, badAddress("reply_to.name"));

@@ -503,7 +503,7 @@ export interface components {
                  * @example validation_error
                  * @enum {string}
                  */
-                code: "invalid_json" | "validation_error" | "invalid_address" | "sender_refused" | "too_many_recipients" | "message_too_large" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_conflict" | "rate_limited" | "too_many_connections" | "unavailable" | "internal";
+                code: "invalid_json" | "validation_error" | "invalid_address" | "sender_refused" | "too_many_recipients" | "message_too_large" | "malformed_request" | "request_timeout" | "request_too_large" | "unsupported_media_type" | "headers_too_large" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_conflict" | "rate_limited" | "too_many_connections" | "unavailable" | "internal";
                 /**
                  * @description A sentence for humans that names the field and what to do.
                  * @example to: "bob" is not a valid email address.
@@ -596,7 +596,7 @@ export interface components {
              * @example bounces@shop.example
              */
             return_path?: string;
-            /** @description Your own data, returned with the message. */
+            /** @description Your own data, returned with the message: keys up to 100 characters, at most 16384 bytes as JSON. */
             metadata?: {
                 [key: string]: unknown;
             };
@@ -1042,7 +1042,7 @@ export interface components {
                  * @example validation_error
                  * @enum {string}
                  */
-                code: "invalid_json" | "validation_error" | "invalid_address" | "sender_refused" | "too_many_recipients" | "message_too_large" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_conflict" | "rate_limited" | "too_many_connections" | "unavailable" | "internal";
+                code: "invalid_json" | "validation_error" | "invalid_address" | "sender_refused" | "too_many_recipients" | "message_too_large" | "malformed_request" | "request_timeout" | "request_too_large" | "unsupported_media_type" | "headers_too_large" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "idempotency_conflict" | "rate_limited" | "too_many_connections" | "unavailable" | "internal";
                 /**
                  * @description A sentence for humans that names the field and what to do.
                  * @example to: "bob" is not a valid email address.
@@ -1465,7 +1465,7 @@ export interface operations {
                     "application/json": components["schemas"]["AcceptedMessage"];
                 };
             };
-            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`. */
+            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`, `malformed_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1519,7 +1519,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or message is too large. Codes: `message_too_large`. */
+            /** @description The request body or message is too large. Codes: `message_too_large`, `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,7 +4294,7 @@ export interface operations {
                     "application/json": components["schemas"]["BatchResult"];
                 };
             };
-            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`. */
+            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`, `malformed_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4348,7 +4348,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or message is too large. Codes: `message_too_large`. */
+            /** @description The request body or message is too large. Codes: `message_too_large`, `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4590,7 +4590,7 @@ export interface operations {
                     "application/json": components["schemas"]["Suppression"];
                 };
             };
-            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`. */
+            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`, `malformed_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -1,21 +1,22 @@
-// The HTTP API: middleware (request id, authentication, body limit), the routes, one
+// The HTTP API: middleware (request id, authentication, body limit, request guard), the routes, one
 // error handler that turns every failure into the one error body, and the generated
 // OpenAPI document with its reference page.
 import { timingSafeEqual } from "node:crypto";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { accountForKey } from "../accounts/accounts.ts";
-import { AppError, errorBody } from "../errors.ts";
+import { AppError, type ErrorCode, errorBody, errorTable } from "../errors.ts";
 import { log } from "../logger.ts";
 import { describeHttpSend, recordReception } from "../logs/reception.ts";
 import { normaliseIp } from "../smtp/source-ips.ts";
 import { uuidv7 } from "../util/ids.ts";
+import { limitBodies } from "./body-limit.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
 import { API_DESCRIPTION } from "./docs-intro.ts";
 import { rateLimit } from "./rate-limit.ts";
+import { guardRequest, notJson } from "./request-guard.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { adminAccountsList } from "./routes/admin-accounts-list.ts";
 import { apiKeys } from "./routes/api-keys.ts";
@@ -86,10 +87,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     await limitRate(c);
     await next();
   });
-  const maxBody = Math.ceil(deps.config.HIKYAKU_MAX_MESSAGE_BYTES * 1.4) + 64 * 1024;
-  app.post("/v1/messages", requireJson, limitBody(maxBody, deps.config.HIKYAKU_MAX_MESSAGE_BYTES));
-  // A whole batch may be no larger than one message of the size limit.
-  app.post("/v1/messages/batch", requireJson, limitBody(maxBody, deps.config.HIKYAKU_MAX_MESSAGE_BYTES));
+  app.use("*", limitBodies(deps.config));
+  app.use("/v1/*", guardRequest);
 
   for (const r of [
     health,
@@ -133,45 +132,24 @@ async function adminAuth(c: Context<ApiEnv>, next: () => Promise<void>, deps: Ap
   await next();
 }
 
-async function requireJson(c: Context<ApiEnv>, next: () => Promise<void>) {
-  if (!/^application\/json\b/i.test(c.req.header("content-type") ?? "")) {
-    throw new AppError("invalid_json", "Send the message as JSON with `Content-Type: application/json`.", { field: "Content-Type" });
-  }
-  await next();
-}
-
-const tooLarge = (limit: number) => () => {
-  throw new AppError("message_too_large", `The request body is larger than a ${limit}-byte message allows.`);
-};
-
-/**
- * Refuses a body over `maxSize`. With a Content-Length (what every client sends for a
- * JSON body) the header decides, and Node's parser never hands over more bytes than it
- * names; hono's bodyLimit, which counts a chunked body as it streams, is kept for bodies
- * without one. (bodyLimit turns every request into a full WHATWG Request with its own
- * AbortController and body stream: about a tenth of the API's CPU per send.)
- */
-function limitBody(maxSize: number, messageLimit: number) {
-  const streaming = bodyLimit({ maxSize, onError: tooLarge(messageLimit) });
-  return async (c: Context<ApiEnv>, next: () => Promise<void>) => {
-    const length = c.req.header("content-length");
-    if (length === undefined || !/^\d{1,15}$/.test(length)) return streaming(c, next);
-    if (Number(length) > maxSize) tooLarge(messageLimit)();
-    await next();
-  };
-}
-
 function toAppError(err: unknown, c: Context<ApiEnv>): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof HTTPException && err.status === 400) {
-    return new AppError("invalid_json", "The request body is not valid JSON.", { cause: err });
-  }
+  if (err instanceof HTTPException && err.status < 500) return fromHttpException(err);
   if (isDatabaseDown(err)) {
     log.warn("database unavailable", { request_id: c.get("requestId"), err: err as Error });
     return new AppError("unavailable", "The service cannot reach its database right now; nothing was stored. Retry shortly.", { cause: err });
   }
   log.error("unhandled error", { request_id: c.get("requestId"), path: c.req.path, err: err as Error });
   return new AppError("internal", "Something went wrong inside Hikyaku; nothing was stored. Retry, and quote the request_id if it persists.", { cause: err });
+}
+
+/** hono's own refusals (body parsing, the routes' media type gate) in the one error body. */
+function fromHttpException(err: HTTPException): AppError {
+  if (err.status === 400) return new AppError("invalid_json", "The request body is not valid JSON.", { cause: err });
+  if (err.status === 415) return notJson(err);
+  if (err.status === 413) return new AppError("request_too_large", "The request body is larger than this route takes.", { cause: err });
+  const code = (Object.keys(errorTable) as ErrorCode[]).find((k) => errorTable[k].http === err.status);
+  return new AppError(code ?? "malformed_request", err.message || "The request was refused.", { cause: err });
 }
 
 /** A refused POST /v1/messages is an intake attempt too: the reception log records it (F9). */

@@ -43,7 +43,7 @@ interface Issue {
 }
 
 /** `to[1].email`: the same spelling the handlers use for fields inside lists. */
-function formatPath(path: PropertyKey[]): string {
+export function formatPath(path: PropertyKey[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
 

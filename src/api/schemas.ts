@@ -25,3 +25,14 @@ export const MailboxSchema = z
     }),
   ])
   .openapi("Mailbox", { description: 'One address: "a@example.com", "Name <a@example.com>" or { email, name }.' });
+
+/** The caller's own data kept with a message: bounded, so it cannot outgrow the message. */
+export const MAX_METADATA_BYTES = 16 * 1024;
+
+// The request guard has already bounded its depth, so JSON.stringify here cannot overflow.
+export const MetadataSchema = z
+  .record(z.string().max(100), z.unknown())
+  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= MAX_METADATA_BYTES, {
+    message: `is larger than ${MAX_METADATA_BYTES} bytes as JSON; keep ids and short values here, not content.`,
+  })
+  .openapi({ description: `Your own data, returned with the message: keys up to 100 characters, at most ${MAX_METADATA_BYTES} bytes as JSON.` });

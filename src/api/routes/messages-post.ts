@@ -11,7 +11,7 @@ import { AppError } from "../../errors.ts";
 import { uuidv7 } from "../../util/ids.ts";
 import { type ApiEnv, router } from "../context.ts";
 import { bearerAuth, errorResponses } from "../openapi-parts.ts";
-import { MailboxSchema } from "../schemas.ts";
+import { MailboxSchema, MetadataSchema } from "../schemas.ts";
 
 // maxItems only documented, not validated: the handler counts to+cc+bcc together and
 // answers too_many_recipients rather than a generic validation error.
@@ -78,7 +78,7 @@ export const SendMessageBody = z
       .max(320)
       .optional()
       .openapi({ description: "Envelope sender, where bounces go; defaults to the From address. Must be your own domain.", example: "bounces@shop.example" }),
-    metadata: z.record(z.string(), z.unknown()).optional().openapi({ description: "Your own data, returned with the message." }),
+    metadata: MetadataSchema.optional(),
     raw: z
       .string()
       .optional()
