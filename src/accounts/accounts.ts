@@ -5,7 +5,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { accounts, apiKeys } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
-import { uuidv7 } from "../util/ids.ts";
+import { isUuid, uuidv7 } from "../util/ids.ts";
 
 export interface CreatedKey {
   id: string;
@@ -21,7 +21,7 @@ export interface Account {
   createdAt: Date;
 }
 
-const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
+export const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
 export async function createAccount(db: Db, name: string): Promise<{ account: Account; key: CreatedKey }> {
   return db.orm.transaction(async (tx) => {
@@ -79,6 +79,47 @@ export async function accountForKey(db: Db, key: string): Promise<Account | unde
   return account;
 }
 
-export async function listAccounts(db: Db): Promise<Account[]> {
+export async function listAccounts(db: Db): Promise<(Account & { timeZone: string })[]> {
   return db.orm.select().from(accounts).orderBy(accounts.createdAt);
+}
+
+/** An account's active keys, oldest first (prefixes only: the secret is never kept). */
+export async function listKeys(db: Db, accountId: string): Promise<{ id: string; prefix: string; name: string | null; createdAt: Date }[]> {
+  return db.orm
+    .select({ id: apiKeys.id, prefix: apiKeys.prefix, name: apiKeys.name, createdAt: apiKeys.createdAt })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.accountId, accountId), isNull(apiKeys.revokedAt)))
+    .orderBy(apiKeys.createdAt);
+}
+
+export interface AccountSettings {
+  id: string;
+  name: string;
+  monthly_quota: number | null;
+  time_zone: string;
+}
+
+/** Sets the quota (null: unlimited) and/or the time zone; undefined leaves a setting as it is. */
+export async function updateAccountSettings(
+  db: Db,
+  id: string,
+  change: { monthly_quota?: number | null | undefined; time_zone?: string | undefined },
+): Promise<AccountSettings | undefined> {
+  const sql = db.sql;
+  if (change.time_zone !== undefined) {
+    const [known] = await sql`select 1 from pg_timezone_names where name = ${change.time_zone}`;
+    if (!known) {
+      throw new AppError("validation_error", `time_zone "${change.time_zone}" is not an IANA time zone name such as Asia/Tokyo or UTC.`, {
+        field: "time_zone",
+      });
+    }
+  }
+  if (!isUuid(id)) return undefined;
+  const [row] = await sql<AccountSettings[]>`
+    update accounts set
+      monthly_quota = ${change.monthly_quota === undefined ? sql`monthly_quota` : sql`${change.monthly_quota}`},
+      time_zone = coalesce(${change.time_zone ?? null}::text, time_zone)
+    where id = ${id}
+    returning id, name, monthly_quota, time_zone`;
+  return row;
 }

@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { accountForKey } from "../accounts/accounts.ts";
+import { adminConsole } from "../admin/console.tsx";
 import { AppError, errorBody } from "../errors.ts";
 import { log } from "../logger.ts";
 import { describeHttpSend, recordReception } from "../logs/reception.ts";
@@ -82,6 +83,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
+  app.route("/", adminConsole());
 
   app.notFound((c) => respond(c, new AppError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((err, c) => {

@@ -1,0 +1,17 @@
+// The limit against guessing keys at the console's sign-in: failures per client IP, in
+// the auth_failures table the SMTP AUTH limit uses, so every API process shares them.
+import { nowMs } from "../clock.ts";
+import type { Db } from "../db/client.ts";
+import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS } from "../smtp/auth-failures.ts";
+
+const keyFor = (ip: string) => `console:${ip}`;
+
+export async function signInLocked(db: Db, ip: string): Promise<boolean> {
+  const [row] = await db.sql<{ n: number }[]>`
+    select count(*)::int as n from auth_failures where key = ${keyFor(ip)} and at > ${new Date(nowMs() - AUTH_FAILURE_WINDOW_MS)}`;
+  return (row?.n ?? 0) >= AUTH_FAILURE_LIMIT;
+}
+
+export async function recordSignInFailure(db: Db, ip: string): Promise<void> {
+  await db.sql`insert into auth_failures (key, at) values (${keyFor(ip)}, ${new Date(nowMs())})`;
+}
