@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { eventually, type MxWorld, startWithMx } from "./helpers/service.ts";
 import { rawSmtp } from "./helpers/smtp-client.ts";
 
@@ -69,6 +69,10 @@ async function check(page: Page, name: string) {
   assert.deepEqual(bad, [], `${name}: accessibility violations ${JSON.stringify(bad)}`);
 }
 
+/** The text a person sees in the element (rendered text, not the DOM's textContent). */
+// biome-ignore lint/performance/useDomNodeTextContent: playwright's innerText is the rendered text, which is what the test asserts
+const seen = (l: Locator) => l.innerText();
+
 async function send(body: unknown) {
   const r = await world.hk.api("POST", "/v1/messages", body);
   assert.equal(r.status, 202, JSON.stringify(r.body));
@@ -101,7 +105,7 @@ test("the console in a browser: sign in, log, filters, CSV, SMTP, domains, usage
   await check(page, "sign-in");
   await page.getByLabel("API キーまたは運用者トークン").fill("hk_00000000_wrong");
   await page.getByRole("button", { name: "サインイン" }).click();
-  assert.match(await page.getByRole("alert").innerText(), /サインインできませんでした/);
+  assert.match(await seen(page.getByRole("alert")), /サインインできませんでした/);
   await page.getByLabel("API キーまたは運用者トークン").fill(world.hk.key);
   await page.getByRole("button", { name: "サインイン" }).click();
   await page.waitForURL(`${base}/admin/logs`);
@@ -111,26 +115,26 @@ test("the console in a browser: sign in, log, filters, CSV, SMTP, domains, usage
   const sent = await send({ from: "city@ok.test", to: ["resident@ok.test", "bounce@ok.test"], subject: "避難指示", text: "訓練です" });
   await reloadUntil(page, () => page.locator("tr.ev-delivered", { hasText: "resident@ok.test" }), "the delivered row");
   const delivered = page.locator("tr.ev-delivered", { hasText: "resident@ok.test" });
-  assert.match(await delivered.innerText(), /250/);
-  assert.match(await delivered.innerText(), /あり/, "TLS was used (the sink offers STARTTLS)");
+  assert.match(await seen(delivered), /250/);
+  assert.match(await seen(delivered), /あり/, "TLS was used (the sink offers STARTTLS)");
   await reloadUntil(page, () => page.locator("tr.ev-bounced", { hasText: "bounce@ok.test" }), "the bounced row");
-  assert.match(await page.locator("tr.ev-bounced").first().innerText(), /550 5\.1\.1[\s\S]*user unknown here/);
+  assert.match(await seen(page.locator("tr.ev-bounced").first()), /550 5\.1\.1[\s\S]*user unknown here/);
   await check(page, "logs");
 
   // The message's own page: each recipient's timeline.
   await page.locator(`a[href="/admin/messages/${sent.id}"]`).first().click();
   await page.waitForURL(`${base}/admin/messages/${sent.id}`);
-  assert.match(await page.locator("section.recipient", { hasText: "resident@ok.test" }).innerText(), /配信済み[\s\S]*250/);
+  assert.match(await seen(page.locator("section.recipient", { hasText: "resident@ok.test" })), /配信済み[\s\S]*250/);
   await check(page, "message");
 
   // SMTP: allow a source IP on the relay port, create a credential; both really work.
   await page.getByRole("link", { name: "SMTP" }).click();
   await page.getByLabel("リレーを許可する送信元 IP(最大 5 件)").fill("127.0.0.9");
   await page.getByRole("button", { name: "保存" }).click();
-  assert.match(await page.getByRole("status").first().innerText(), /保存しました/);
+  assert.match(await seen(page.getByRole("status").first()), /保存しました/);
   await page.getByLabel("ユーザー名").fill("city-alerts");
   await page.getByRole("button", { name: "作成" }).click();
-  const password = await page.locator(".secret .copyable code").nth(1).innerText();
+  const password = await seen(page.locator(".secret .copyable code").nth(1));
   assert.match(password, /^[A-Za-z0-9_-]{32}$/);
   await check(page, "smtp");
   const smtp = world.hk.service.smtp;
@@ -185,24 +189,24 @@ test("the console in a browser: sign in, log, filters, CSV, SMTP, domains, usage
   await page.getByLabel("ドメイン", { exact: true }).fill("shop.test");
   await page.getByRole("button", { name: "ドメインを追加" }).click();
   const card = page.locator("section.domain", { hasText: "shop.test" });
-  assert.match(await card.innerText(), /_domainkey\.shop\.test[\s\S]*v=DKIM1; k=rsa; p=/);
-  assert.match(await card.innerText(), /v=spf1 include:_spf\.hikyaku\.test ~all/);
-  assert.match(await card.innerText(), /_dmarc\.shop\.test/);
+  assert.match(await seen(card), /_domainkey\.shop\.test[\s\S]*v=DKIM1; k=rsa; p=/);
+  assert.match(await seen(card), /v=spf1 include:_spf\.hikyaku\.test ~all/);
+  assert.match(await seen(card), /_dmarc\.shop\.test/);
   await card.getByRole("button", { name: "コピー: spf 値" }).click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "v=spf1 include:_spf.hikyaku.test ~all");
   world.dns.records["shop.test"] = { TXT: [["v=spf1 include:_spf.hikyaku.test ~all"]] };
   await card.getByRole("button", { name: "DNS を確認" }).click();
   const spfRow = page.locator("section.domain tr", { hasText: "v=spf1" });
-  assert.match(await spfRow.innerText(), /確認済み/);
-  assert.match(await page.locator("section.domain tr", { hasText: "k=rsa" }).innerText(), /見つかりません/);
+  assert.match(await seen(spfRow), /確認済み/);
+  assert.match(await seen(page.locator("section.domain tr", { hasText: "k=rsa" })), /見つかりません/);
   await check(page, "domains");
 
   // API keys and usage.
   await page.getByRole("link", { name: "API キー" }).click();
-  assert.match(await page.locator("tbody").innerText(), /この画面で使用中/);
+  assert.match(await seen(page.locator("tbody")), /この画面で使用中/);
   await check(page, "keys");
   await page.getByRole("link", { name: "利用状況" }).click();
-  assert.match(await page.locator("dl.facts").innerText(), /受付メッセージ数\s*2\s/);
+  assert.match(await seen(page.locator("dl.facts")), /受付メッセージ数\s*2\s/);
   assert.equal(await page.locator("svg.chart").count(), 2);
   assert.ok((await page.locator("rect.bar.delivered").count()) >= 1);
   await check(page, "usage");
@@ -210,9 +214,9 @@ test("the console in a browser: sign in, log, filters, CSV, SMTP, domains, usage
   // The language switch, then sign-out.
   await page.getByRole("link", { name: "English" }).click();
   assert.equal(await page.getAttribute("html", "lang"), "en");
-  assert.match(await page.locator("h1").innerText(), /Usage/);
+  assert.match(await seen(page.locator("h1")), /Usage/);
   await page.getByRole("link", { name: "Delivery log" }).click();
-  assert.match(await page.locator("tr.ev-bounced").first().innerText(), /bounced/);
+  assert.match(await seen(page.locator("tr.ev-bounced").first()), /bounced/);
   await check(page, "logs-en");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${base}/admin/sign-in`);
@@ -223,7 +227,7 @@ test("the console in a browser: sign in, log, filters, CSV, SMTP, domains, usage
   await page.getByLabel("API key or operator token").fill(ADMIN);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(`${base}/admin/operator`);
-  assert.match(await page.locator("table").innerText(), /test/);
+  assert.match(await seen(page.locator("table")), /test/);
   await check(page, "operator");
   assert.deepEqual(cspViolations, [], "the pages run under their CSP without violations");
   await page.close();

@@ -277,3 +277,118 @@ describe("language", () => {
     assert.match(e.text, /Give the recipient as an address like a@example\.jp/);
   });
 });
+
+describe("pages", () => {
+  test("times are shown, and filter times read, in the account's time zone", async () => {
+    await hk.service.db.sql`update accounts set time_zone = 'Asia/Tokyo' where id = ${hk.accountId}`;
+    try {
+      const at = new Date("2026-11-30T15:30:00Z"); // 00:30 on 1 December in Tokyo
+      await hk.service.db.sql`
+        insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender, channel, attempt, code, response, code_source)
+        values (${hk.accountId}, ${at}, 'delivered', ${crypto.randomUUID()}, 'tokyo@example.jp', 'a@shop.test', 'http', 1, 250, '250 ok', 'destination')`;
+      const b = await signedIn(hk.key, { "accept-language": "en" });
+      const inside = await b.get("/admin/logs?since=2026-12-01T00:00&until=2026-12-01T01:00");
+      assert.equal(inside.status, 200);
+      assert.match(inside.text, /tokyo@example\.jp/);
+      assert.match(inside.text, /01\/12\/2026, 00:30:00/);
+      assert.match(inside.text, /Asia\/Tokyo/);
+      // 15:30 on 30 November is UTC; in Tokyo that hour holds nothing.
+      const outside = await b.get("/admin/logs?since=2026-11-30T15:00&until=2026-11-30T16:00");
+      assert.doesNotMatch(outside.text, /tokyo@example\.jp/);
+    } finally {
+      await hk.service.db.sql`update accounts set time_zone = 'UTC' where id = ${hk.accountId}`;
+    }
+  });
+
+  test("a scheduled message can be rescheduled and cancelled from its page, and a second cancel says why not", async () => {
+    const sent = await hk.api("POST", "/v1/messages", {
+      from: "a@shop.test",
+      to: "later@shop.test",
+      subject: "s",
+      text: "t",
+      send_at: new Date(Date.now() + 3600_000).toISOString(),
+    });
+    const b = await signedIn(hk.key, { "accept-language": "en" });
+    const pageText = (await b.get(`/admin/messages/${sent.body.id}`)).text;
+    assert.match(pageText, /Reschedule/);
+    const csrf = hiddenCsrf(pageText);
+    const when = new Date(Date.now() + 2 * 3600_000);
+    const moved = await b.post(`/admin/messages/${sent.body.id}/reschedule`, { _csrf: csrf, send_at: when.toISOString().slice(0, 16) });
+    assert.equal(moved.status, 200);
+    assert.match(moved.text, /The message was rescheduled/);
+    const [m] = await hk.service.db.sql`select deliverable_at from messages where id = ${sent.body.id}`;
+    assert.equal((m?.deliverable_at as Date | undefined)?.toISOString().slice(0, 16), when.toISOString().slice(0, 16));
+    const past = await b.post(`/admin/messages/${sent.body.id}/reschedule`, { _csrf: csrf, send_at: "2020-01-01T00:00" });
+    assert.equal(past.status, 422);
+    assert.match(past.text, /Give a send time from now up to 30 days ahead/);
+    const cancelled = await b.post(`/admin/messages/${sent.body.id}/cancel`, { _csrf: csrf });
+    assert.match(cancelled.text, /were cancelled/);
+    assert.match(cancelled.text, /cancelled by the sender before delivery/);
+    const again = await b.post(`/admin/messages/${sent.body.id}/cancel`, { _csrf: csrf });
+    assert.equal(again.status, 409);
+    assert.match(again.text, /Nothing is left to cancel/);
+    const api = await hk.api("GET", `/v1/messages/${sent.body.id}`);
+    assert.equal(api.body.recipients[0].state, "cancelled");
+  });
+
+  test("SMTP source IPs: more than five, or a bad address, are refused with a sentence; nothing changes", async () => {
+    const b = await signedIn(hk.key, { "accept-language": "ja" });
+    const csrf = hiddenCsrf((await b.get("/admin/smtp")).text);
+    const six = await b.post("/admin/smtp/source-ips", { _csrf: csrf, ips: "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 192.0.2.6" });
+    assert.equal(six.status, 422);
+    assert.match(six.text, /送信元 IP は 5 件までです。/);
+    const bad = await b.post("/admin/smtp/source-ips", { _csrf: csrf, ips: "192.0.2.1\nnot-an-ip" });
+    assert.match(bad.text, /IPv4 か IPv6 のアドレスではないものがあります。/);
+    assert.deepEqual((await hk.api("GET", "/v1/source-ips")).body.ips, []);
+  });
+
+  test("API keys: a new one is shown once and works; revoking the session's own key signs out", async () => {
+    const b = await signedIn();
+    const created = await b.post("/admin/keys", { _csrf: hiddenCsrf((await b.get("/admin/keys")).text), name: "rotation" });
+    const key = /(hk_[0-9a-f]{8}_[A-Za-z0-9_-]+)/.exec(created.text)?.[1] ?? "";
+    assert.equal((await hk.api("GET", "/v1/usage", undefined, { authorization: `Bearer ${key}` })).status, 200);
+    assert.ok(!(await b.get("/admin/keys")).text.includes(key), "shown only once");
+    const mine = await signedIn(key);
+    const list = await mine.get("/admin/keys");
+    const ownId = /action="\/admin\/keys\/([0-9a-f-]{36})\/revoke"[\s\S]{0,400}?aria-label="[^"]*: hk_/.exec(list.text);
+    assert.ok(ownId);
+    const [row] = await hk.service.db.sql`select id from api_keys where prefix = ${key.split("_").slice(0, 2).join("_")}`;
+    const out = await mine.post(`/admin/keys/${row?.id}/revoke`, { _csrf: hiddenCsrf(list.text) });
+    assert.equal(out.headers.get("location"), "/admin/sign-in");
+    assert.equal((await mine.get("/admin/keys")).status, 303);
+    assert.equal((await hk.api("GET", "/v1/usage", undefined, { authorization: `Bearer ${key}` })).status, 401);
+  });
+
+  test("the operator creates an account (its key works) and sets its quota and time zone; a bad zone is refused", async () => {
+    const op = await signedIn(ADMIN, { "accept-language": "en" });
+    const csrf = hiddenCsrf((await op.get("/admin/operator")).text);
+    const made = await op.post("/admin/operator/accounts", { _csrf: csrf, name: "Shibuya City" });
+    const key = /(hk_[0-9a-f]{8}_[A-Za-z0-9_-]+)/.exec(made.text)?.[1] ?? "";
+    assert.equal((await hk.api("GET", "/v1/usage", undefined, { authorization: `Bearer ${key}` })).status, 200);
+    const [acct] = await hk.service.db.sql`select id from accounts where name = 'Shibuya City'`;
+    const set = await op.post(`/admin/operator/accounts/${acct?.id}`, { _csrf: csrf, monthly_quota: "1000", time_zone: "Asia/Tokyo" });
+    assert.equal(set.status, 303);
+    const usage = await hk.api("GET", "/v1/usage", undefined, { authorization: `Bearer ${key}` });
+    assert.equal(usage.body.monthly_quota, 1000);
+    assert.equal(usage.body.time_zone, "Asia/Tokyo");
+    const bad = await op.post(`/admin/operator/accounts/${acct?.id}`, { _csrf: csrf, monthly_quota: "", time_zone: "Mars/Olympus" });
+    assert.equal(bad.status, 422);
+    assert.match(bad.text, /Give the time zone as an IANA name such as Asia\/Tokyo/);
+    assert.equal((await hk.api("GET", "/v1/usage", undefined, { authorization: `Bearer ${key}` })).body.monthly_quota, 1000);
+  });
+
+  test("a domain is added, rotated, and a bad or taken name gets its sentence", async () => {
+    const b = await signedIn(hk.key, { "accept-language": "en" });
+    const csrf = hiddenCsrf((await b.get("/admin/domains")).text);
+    assert.equal((await b.post("/admin/domains", { _csrf: csrf, domain: "rotate.test" })).status, 303);
+    const before = (await hk.api("GET", "/v1/domains/rotate.test")).body.dkim_keys.length;
+    assert.equal((await b.post("/admin/domains/rotate.test/rotate", { _csrf: csrf })).status, 303);
+    assert.equal((await hk.api("GET", "/v1/domains/rotate.test")).body.dkim_keys.length, before * 2);
+    const taken = await b.post("/admin/domains", { _csrf: csrf, domain: "rotate.test" });
+    assert.equal(taken.status, 409);
+    assert.match(taken.text, /already registered/);
+    const bad = await b.post("/admin/domains", { _csrf: csrf, domain: "gmail.com" });
+    assert.match(bad.text, /Enter a domain name you can send from/);
+    assert.equal((await b.post("/admin/domains/unknown.test/verify", { _csrf: csrf })).status, 404);
+  });
+});

@@ -3,7 +3,7 @@
 import type { Context } from "hono";
 import type { ApiDeps } from "../api/context.ts";
 import { AppError } from "../errors.ts";
-import type { Lang } from "./i18n.ts";
+import { appErrorText, type Lang } from "./i18n.ts";
 import type { Session } from "./session.ts";
 
 export type ConsoleEnv = { Variables: { deps: ApiDeps; requestId: string; session: Session; lang: Lang } };
@@ -13,6 +13,8 @@ export type ConsoleContext = Context<ConsoleEnv>;
 export interface Notice {
   kind: "ok" | "error";
   text: string;
+  /** The answer's HTTP status; an error notice without one answers 422. */
+  status?: number;
 }
 
 /** The signed-in account's id; operator sessions never reach account pages (see console.ts). */
@@ -38,3 +40,6 @@ export async function attempt<T>(fn: () => Promise<T>): Promise<{ ok: T } | { er
     throw err;
   }
 }
+
+/** An API error as the page's notice: the sentence in the user's language, the API's own status. */
+export const errorNotice = (lang: Lang, err: AppError): Notice => ({ kind: "error", text: appErrorText(lang, err), status: err.status });

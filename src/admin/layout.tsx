@@ -67,7 +67,7 @@ export function page(c: ConsoleContext, opts: { title: string; notice?: Notice |
         </main>
       </body>
     </html>,
-    (opts.status ?? (opts.notice?.kind === "error" ? 422 : 200)) as 200,
+    (opts.status ?? opts.notice?.status ?? (opts.notice?.kind === "error" ? 422 : 200)) as 200,
   );
 }
 

@@ -5,8 +5,8 @@ import { domainFromPath, domainView } from "../../api/routes/domains.ts";
 import { checkDomainName } from "../../domains/domain-name.ts";
 import { createDomain, keysOf, listDomains, rotateKeys } from "../../domains/domain-store.ts";
 import { type Check, verifyDomain } from "../../domains/verify-domain.ts";
-import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, formFields, type Notice } from "../context.ts";
-import { appErrorText, stateWord, t } from "../i18n.ts";
+import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, errorNotice, formFields, type Notice } from "../context.ts";
+import { stateWord, t } from "../i18n.ts";
 import { Copyable, Csrf, page } from "../layout.tsx";
 import { showTime } from "../time.ts";
 
@@ -18,7 +18,7 @@ export function domainPages(app: Hono<ConsoleEnv>) {
     const deps = c.get("deps");
     const name = (await formFields(c)).domain ?? "";
     const r = await attempt(() => createDomain(deps, accountOf(c), checkDomainName(name), false));
-    if ("error" in r) return domainsPage(c, { kind: "error", text: appErrorText(c.get("lang"), r.error) });
+    if ("error" in r) return domainsPage(c, errorNotice(c.get("lang"), r.error));
     return c.redirect(`/admin/domains#d-${r.ok.domain}`, 303);
   });
   app.post("/admin/domains/:domain/verify", async (c) => {
@@ -27,13 +27,13 @@ export function domainPages(app: Hono<ConsoleEnv>) {
       const row = await domainFromPath(deps, accountOf(c), c.req.param("domain") ?? "");
       return { domain: row.domain, checks: await verifyDomain(deps, row) };
     });
-    if ("error" in r) return domainsPage(c, { kind: "error", text: appErrorText(c.get("lang"), r.error) });
+    if ("error" in r) return domainsPage(c, errorNotice(c.get("lang"), r.error));
     return domainsPage(c, undefined, r.ok);
   });
   app.post("/admin/domains/:domain/rotate", async (c) => {
     const deps = c.get("deps");
     const r = await attempt(async () => rotateKeys(deps, await domainFromPath(deps, accountOf(c), c.req.param("domain") ?? "")));
-    if ("error" in r) return domainsPage(c, { kind: "error", text: appErrorText(c.get("lang"), r.error) });
+    if ("error" in r) return domainsPage(c, errorNotice(c.get("lang"), r.error));
     return c.redirect(`/admin/domains#d-${c.req.param("domain")}`, 303);
   });
 }

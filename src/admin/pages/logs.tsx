@@ -8,8 +8,8 @@ import { csvRow, logCsv } from "../../logs/csv.ts";
 import { DELIVERY_FIELDS, type ApiEvent } from "../../logs/format-event.ts";
 import { type LogQuery, parseLogQuery } from "../../logs/parse-query.ts";
 import { DELIVERY_EVENTS, queryLogs, RECEPTION_EVENTS } from "../../logs/query.ts";
-import { accountOf, type ConsoleContext, type ConsoleEnv } from "../context.ts";
-import { appErrorText, type Lang, serviceCodeMeaning, stateWord, t } from "../i18n.ts";
+import { accountOf, type ConsoleContext, type ConsoleEnv, errorNotice } from "../context.ts";
+import { type Lang, serviceCodeMeaning, stateWord, t } from "../i18n.ts";
 import { page } from "../layout.tsx";
 import { localToRfc3339, showTime } from "../time.ts";
 
@@ -54,7 +54,7 @@ async function logPage(c: ConsoleContext, type: "delivery" | "reception") {
     next = result.nextCursor;
   } catch (err) {
     if (!(err instanceof AppError) || err.status >= 500) throw err;
-    return page(c, { title, notice: { kind: "error", text: appErrorText(lang, err) } }, <FilterForm c={c} type={type} typed={typed} />);
+    return page(c, { title, notice: errorNotice(lang, err) }, <FilterForm c={c} type={type} typed={typed} />);
   }
   const params = new URLSearchParams(Object.entries(typed) as [string, string][]);
   const nextHref = next ? `${c.req.path}?${new URLSearchParams([...params, ["cursor", next]])}` : null;
@@ -256,10 +256,6 @@ async function failuresCsv(c: ConsoleContext) {
     return c.body(await logCsv(c.get("deps").db, filter), 200, headers);
   } catch (err) {
     if (!(err instanceof AppError) || err.status >= 500) throw err;
-    return page(
-      c,
-      { title: t(lang, "logs"), notice: { kind: "error", text: appErrorText(lang, err) } },
-      <FilterForm c={c} type="delivery" typed={readFilter(c, "delivery").typed} />,
-    );
+    return page(c, { title: t(lang, "logs"), notice: errorNotice(lang, err) }, <FilterForm c={c} type="delivery" typed={readFilter(c, "delivery").typed} />);
   }
 }

@@ -9,8 +9,8 @@ import { queryLogs } from "../../logs/query.ts";
 import { cancelMessage } from "../../messages/cancel.ts";
 import { getMessage } from "../../messages/get-message.ts";
 import { rescheduleMessage } from "../../messages/reschedule.ts";
-import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, formFields, type Notice } from "../context.ts";
-import { appErrorText, stateWord, t } from "../i18n.ts";
+import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, errorNotice, formFields, type Notice } from "../context.ts";
+import { stateWord, t } from "../i18n.ts";
 import { Csrf, page } from "../layout.tsx";
 import { localToRfc3339, rfc3339ToLocal, showTime } from "../time.ts";
 import { ServiceCodeNote } from "./logs.tsx";
@@ -22,14 +22,14 @@ export function messagePages(app: Hono<ConsoleEnv>) {
   app.post("/admin/messages/:id/cancel", async (c) => {
     const r = await attempt(() => cancelMessage(c.get("deps").db, accountOf(c), messageId(c)));
     const lang = c.get("lang");
-    return messagePage(c, "error" in r ? { kind: "error", text: appErrorText(lang, r.error) } : { kind: "ok", text: t(lang, "cancelled") });
+    return messagePage(c, "error" in r ? errorNotice(lang, r.error) : { kind: "ok", text: t(lang, "cancelled") });
   });
   app.post("/admin/messages/:id/reschedule", async (c) => {
     const tz = c.get("session").timeZone;
     const text = localToRfc3339((await formFields(c)).send_at ?? "", tz);
     const r = await attempt(() => rescheduleMessage(c.get("deps").db, accountOf(c), messageId(c), parseSendAt(text, "send_at") ?? now()));
     const lang = c.get("lang");
-    return messagePage(c, "error" in r ? { kind: "error", text: appErrorText(lang, r.error) } : { kind: "ok", text: t(lang, "rescheduled") });
+    return messagePage(c, "error" in r ? errorNotice(lang, r.error) : { kind: "ok", text: t(lang, "rescheduled") });
   });
 }
 
@@ -45,7 +45,7 @@ async function messagePage(c: ConsoleContext, notice?: Notice) {
   const id = messageId(c);
   const m = await getMessage(db, accountOf(c), id);
   if (!m) {
-    return page(c, { title: t(lang, "message"), status: 404, notice: { kind: "error", text: appErrorText(lang, new AppError("not_found", "")) } }, null);
+    return page(c, { title: t(lang, "message"), status: 404, notice: errorNotice(lang, new AppError("not_found", "")) }, null);
   }
   const events = (await queryLogs(db, parseLogQuery(accountOf(c), { type: "delivery", message_id: id }), { limit: 1000 })).data.reverse();
   const canCancel = m.recipients.some((r) => WAITING.has(r.state));

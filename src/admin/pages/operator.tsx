@@ -3,8 +3,8 @@
 import type { Hono } from "hono";
 import { createAccount, listAccounts, updateAccountSettings } from "../../accounts/accounts.ts";
 import { AppError } from "../../errors.ts";
-import { attempt, type ConsoleContext, type ConsoleEnv, formFields, type Notice } from "../context.ts";
-import { appErrorText, stateWord, t } from "../i18n.ts";
+import { attempt, type ConsoleContext, type ConsoleEnv, errorNotice, formFields, type Notice } from "../context.ts";
+import { stateWord, t } from "../i18n.ts";
 import { Copyable, Csrf, page } from "../layout.tsx";
 import { queueSummary } from "../queue-summary.ts";
 import { showTime } from "../time.ts";
@@ -17,7 +17,7 @@ export function operatorPages(app: Hono<ConsoleEnv>) {
       if (name.length < 1 || name.length > 200) throw new AppError("validation_error", "name must be 1-200 characters.", { field: "name" });
       return createAccount(c.get("deps").db, name);
     });
-    if ("error" in r) return operatorPage(c, { kind: "error", text: appErrorText(c.get("lang"), r.error) });
+    if ("error" in r) return operatorPage(c, errorNotice(c.get("lang"), r.error));
     return operatorPage(c, undefined, { name: r.ok.account.name, key: r.ok.key.key });
   });
   app.post("/admin/operator/accounts/:id", async (c) => {
@@ -32,7 +32,7 @@ export function operatorPages(app: Hono<ConsoleEnv>) {
       });
       if (!row) throw new AppError("not_found", "No such account.");
     });
-    if ("error" in r) return operatorPage(c, { kind: "error", text: appErrorText(c.get("lang"), r.error) });
+    if ("error" in r) return operatorPage(c, errorNotice(c.get("lang"), r.error));
     return c.redirect("/admin/operator?done=saved", 303);
   });
 }

@@ -4,8 +4,8 @@ import type { Hono } from "hono";
 import { createSmtpCredential, listSmtpCredentials, revokeSmtpCredential } from "../../smtp/credentials.ts";
 import { getSourceIps, MAX_SOURCE_IPS, replaceSourceIps } from "../../smtp/source-ips.ts";
 import { isUuid } from "../../util/ids.ts";
-import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, formFields, type Notice } from "../context.ts";
-import { appErrorText, t } from "../i18n.ts";
+import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, errorNotice, formFields, type Notice } from "../context.ts";
+import { t } from "../i18n.ts";
 import { Copyable, Csrf, page } from "../layout.tsx";
 import { showTime } from "../time.ts";
 
@@ -14,7 +14,7 @@ export function smtpPages(app: Hono<ConsoleEnv>) {
   app.post("/admin/smtp/credentials", async (c) => {
     const username = (await formFields(c)).username?.trim() || undefined;
     const r = await attempt(() => createSmtpCredential(c.get("deps").db, accountOf(c), username));
-    if ("error" in r) return smtpPage(c, { kind: "error", text: appErrorText(c.get("lang"), r.error) });
+    if ("error" in r) return smtpPage(c, errorNotice(c.get("lang"), r.error));
     return smtpPage(c, undefined, r.ok);
   });
   app.post("/admin/smtp/credentials/:id/revoke", async (c) => {
@@ -31,7 +31,7 @@ export function smtpPages(app: Hono<ConsoleEnv>) {
       .slice(0, 100);
     const r = await attempt(() => replaceSourceIps(c.get("deps").db, accountOf(c), ips));
     const lang = c.get("lang");
-    return smtpPage(c, "error" in r ? { kind: "error", text: appErrorText(lang, r.error) } : { kind: "ok", text: t(lang, "saved") }, undefined, fields.ips);
+    return smtpPage(c, "error" in r ? errorNotice(lang, r.error) : { kind: "ok", text: t(lang, "saved") }, undefined, fields.ips);
   });
 }
 
