@@ -3,6 +3,7 @@
 // guessing limit, tenant isolation, privacy, and the language choice.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setLogLevel } from "../src/logger.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 
 let hk: TestService;
@@ -174,6 +175,18 @@ describe("headers", () => {
   });
 });
 
+describe("limits", () => {
+  test("a form body over 64 KB is a 413 page, not a 5xx, and nothing is stored", async () => {
+    const b = await signedIn(hk.key, { "accept-language": "en" });
+    const csrf = hiddenCsrf((await b.get("/admin/keys")).text);
+    const r = await b.post("/admin/keys", { _csrf: csrf, name: "x".repeat(70_000) });
+    assert.equal(r.status, 413);
+    assert.match(r.text, /What was sent is too large/);
+    const [n] = await hk.service.db.sql`select count(*)::int as n from api_keys where name like 'xxx%'`;
+    assert.equal(n?.n, 0);
+  });
+});
+
 describe("sign-in", () => {
   test("unknown, revoked and malformed keys get one generic sentence; the limit then stops even the right key", async () => {
     const created = await hk.api("POST", "/v1/api-keys", {});
@@ -195,6 +208,29 @@ describe("sign-in", () => {
     assert.equal(b.cookies.has("hk_session"), false);
     await hk.service.db.sql`delete from auth_failures`;
     assert.equal((await b.signIn(hk.key)).status, 303);
+  });
+
+  test("no key or token reaches the service's own log lines, signed in or refused", async () => {
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      lines.push(String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    setLogLevel("debug");
+    try {
+      await hk.service.db.sql`delete from auth_failures`;
+      const b = new Browser();
+      await b.signIn(hk.key);
+      await b.get("/admin/logs?source_ip=bad");
+      await new Browser().signIn(ADMIN);
+      await new Browser().signIn(`${hk.key}x`);
+    } finally {
+      setLogLevel("error");
+      process.stderr.write = write;
+    }
+    const text = lines.join("");
+    for (const secret of [hk.key, ADMIN, `${hk.key}x`]) assert.ok(!text.includes(secret), "a secret in the log");
   });
 
   test("the operator token opens the operator view; an account cannot reach it, nor the operator account pages", async () => {
@@ -259,11 +295,13 @@ describe("language", () => {
     assert.match((await ja.get("/admin/sign-in")).text, /<html lang="ja">[\s\S]*サインイン/);
     const en = new Browser({ "accept-language": "en-US,ja;q=0.5" });
     assert.match((await en.get("/admin/sign-in")).text, /<html lang="en">[\s\S]*Sign in/);
-    const sw = await en.get("/admin/lang/ja?back=/admin/sign-in");
+    const sw = await en.get(`/admin/lang/ja?back=${encodeURIComponent("/admin/sign-in?x=1")}`);
     assert.equal(sw.status, 303);
-    assert.equal(sw.headers.get("location"), "/admin/sign-in");
+    assert.equal(sw.headers.get("location"), "/admin/sign-in?x=1");
     assert.match((await en.get("/admin/sign-in")).text, /<html lang="ja">/);
-    assert.equal((await en.get("/admin/lang/en?back=https://evil.example/")).headers.get("location"), "/admin");
+    for (const away of ["https://evil.example/", "//evil.example/admin", "/admin@evil.example", "/admin/\\evil.example"]) {
+      assert.equal((await en.get(`/admin/lang/en?back=${encodeURIComponent(away)}`)).headers.get("location"), "/admin", away);
+    }
   });
 
   test("a bad filter is a 422 with a sentence in the user's language, naming what to fix", async () => {

@@ -48,7 +48,7 @@ export function page(c: ConsoleContext, opts: { title: string; notice?: Notice |
               ))}
             </ul>
           </nav>
-          <LangSwitch lang={lang} back={here} />
+          <LangSwitch lang={lang} back={here + new URL(c.req.url).search} />
           {session ? (
             <form method="post" action="/admin/sign-out" class="signout">
               <input type="hidden" name="_csrf" value={session.csrf} />

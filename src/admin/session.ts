@@ -26,6 +26,7 @@ export const newToken = () => randomBytes(32).toString("base64url");
 export async function openAccountSession(db: Db, apiKey: string): Promise<string | undefined> {
   const token = newToken();
   const rows = await db.sql`
+    with expired as (delete from console_sessions where expires_at <= ${new Date(nowMs())})
     insert into console_sessions (id, account_id, api_key_id, csrf, expires_at)
     select ${digest(token)}, k.account_id, k.id, ${newToken()}, ${expiry()}
     from api_keys k where k.hash = ${hashKey(apiKey)} and k.revoked_at is null
@@ -36,7 +37,9 @@ export async function openAccountSession(db: Db, apiKey: string): Promise<string
 /** Opens an operator session; the caller has checked the operator token. */
 export async function openOperatorSession(db: Db): Promise<string> {
   const token = newToken();
-  await db.sql`insert into console_sessions (id, csrf, expires_at) values (${digest(token)}, ${newToken()}, ${expiry()})`;
+  await db.sql`
+    with expired as (delete from console_sessions where expires_at <= ${new Date(nowMs())})
+    insert into console_sessions (id, csrf, expires_at) values (${digest(token)}, ${newToken()}, ${expiry()})`;
   return token;
 }
 
@@ -54,9 +57,9 @@ export async function findSession(db: Db, token: string | undefined): Promise<Se
   return row;
 }
 
-/** Ends the session, and forgets every expired one while at it. */
+/** Ends the session (expired ones are forgotten at each sign-in). */
 export async function endSession(db: Db, token: string | undefined): Promise<void> {
-  await db.sql`delete from console_sessions where id = ${digest(token ?? "")} or expires_at <= ${new Date(nowMs())}`;
+  await db.sql`delete from console_sessions where id = ${digest(token ?? "")}`;
 }
 
 export function sameToken(given: unknown, expected: string | undefined): boolean {

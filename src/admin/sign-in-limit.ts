@@ -12,6 +12,10 @@ export async function signInLocked(db: Db, ip: string): Promise<boolean> {
   return (row?.n ?? 0) >= AUTH_FAILURE_LIMIT;
 }
 
+/** Counts one failure, and forgets this IP's failures older than the window. */
 export async function recordSignInFailure(db: Db, ip: string): Promise<void> {
-  await db.sql`insert into auth_failures (key, at) values (${keyFor(ip)}, ${new Date(nowMs())})`;
+  const at = nowMs();
+  await db.sql`
+    with expired as (delete from auth_failures where key = ${keyFor(ip)} and at <= ${new Date(at - AUTH_FAILURE_WINDOW_MS)})
+    insert into auth_failures (key, at) values (${keyFor(ip)}, ${new Date(at)})`;
 }
