@@ -1,6 +1,11 @@
 // The console's words and times: every sentence exists in both languages, the browser's
 // preference picks the language, and date-time fields are read in the account's zone.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { test } from "node:test";
 import { chooseLang, errorText, serviceCodeMeaning, words } from "../src/admin/i18n.ts";
 import { localToRfc3339, rfc3339ToLocal } from "../src/admin/time.ts";
@@ -45,4 +50,20 @@ test("date-time fields are read in the zone, across daylight-saving changes, and
   assert.equal(rfc3339ToLocal("2026-12-01T00:00:00Z", "Asia/Tokyo"), "2026-12-01T09:00");
   // Not a date-time field's value: passed on for the log query to refuse by name.
   assert.equal(localToRfc3339("yesterday", "Asia/Tokyo"), "yesterday");
+});
+
+test("the pages render when the service starts from another directory (no tsconfig.json to say how JSX compiles)", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "hikyaku-elsewhere-"));
+  try {
+    const script = `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};
+register();
+const { adminConsole } = await import(${JSON.stringify(new URL("../src/admin/console.tsx", import.meta.url).href)});
+const res = await adminConsole().request("/admin/sign-in", { headers: { "accept-language": "ja" } });
+process.stdout.write(res.status + " " + (await res.text()));`;
+    writeFileSync(path.join(dir, "probe.mjs"), script);
+    const { stdout } = await promisify(execFile)(process.execPath, ["probe.mjs"], { cwd: dir, timeout: 60_000 });
+    assert.match(stdout, /^200 <html lang="ja">[\s\S]*サインイン/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

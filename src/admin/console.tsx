@@ -1,6 +1,8 @@
 // The /admin console, served by the api role beside the API: server-rendered pages
 // (hono JSX) over the same functions the API routes call. Sessions, the CSRF check on
 // every POST, the strict CSP and the language are decided here, once, for every page.
+// Rendered by hono/jsx, also when no tsconfig.json is found (a start from another directory).
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import { readFileSync } from "node:fs";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";

@@ -1,5 +1,6 @@
 // The page shell every console page shares: header with navigation and language switch,
 // a notice, the content. No inline script or style: the CSP allows only /admin/assets.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Child } from "hono/jsx";
 import type { ConsoleContext, Notice } from "./context.ts";
 import { type Lang, t, type Word } from "./i18n.ts";

@@ -1,5 +1,6 @@
 // Sending domains: add one, the DNS records to publish (with copy buttons), the status of
 // each record after a check, and key rotation; the same functions as /v1/domains.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { domainFromPath, domainView } from "../../api/routes/domains.ts";
 import { checkDomainName } from "../../domains/domain-name.ts";

@@ -1,5 +1,6 @@
 // API keys: the account's active keys by prefix, a new one (shown once), revoke. Revoking
 // the key this session was opened with signs the session out.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { createKey, listKeys, revokeKey } from "../../accounts/accounts.ts";
 import { isUuid } from "../../util/ids.ts";

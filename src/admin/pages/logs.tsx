@@ -1,6 +1,7 @@
 // The delivery and reception logs: the filters of GET /v1/logs, pages by cursor, each
 // row with its code, the destination's own words and TLS; Hikyaku's own codes explained
 // in place; the current filter's failures as CSV.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import type { ServiceCode } from "../../delivery/service-codes.ts";
 import { AppError } from "../../errors.ts";

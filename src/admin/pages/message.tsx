@@ -1,5 +1,6 @@
 // A message's detail: each recipient's state and timeline from the log, and cancel or
 // reschedule while that is still allowed. Another account's message is a 404 page.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { parseSendAt } from "../../accept/policy.ts";
 import { now } from "../../clock.ts";

@@ -1,5 +1,6 @@
 // The operator's view (signed in with HIKYAKU_ADMIN_TOKEN): every account with its quota
 // and time zone, a new account (its first key shown once), and the queue.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { createAccount, listAccounts, updateAccountSettings } from "../../accounts/accounts.ts";
 import { AppError } from "../../errors.ts";

@@ -1,6 +1,7 @@
 // Sign-in with an account's API key (the account view) or the operator token (the
 // operator view), and sign-out. Every wrong key gets the same sentence and counts
 // against the client's IP; the key travels only in a POST body.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import { timingSafeEqual } from "node:crypto";
 import type { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";

@@ -1,5 +1,6 @@
 // SMTP: credentials for the submission ports (create with the password shown once,
 // revoke) and the source IPs allowed on the relay port (at most 5).
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { createSmtpCredential, listSmtpCredentials, revokeSmtpCredential } from "../../smtp/credentials.ts";
 import { getSourceIps, MAX_SOURCE_IPS, replaceSourceIps } from "../../smtp/source-ips.ts";

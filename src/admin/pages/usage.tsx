@@ -1,5 +1,6 @@
 // Usage: the month against the quota, the overage charge, and charts of messages per
 // day and results per day (delivered, bounced, expired), drawn as plain SVG.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { dailyCounts } from "../../logs/daily-counts.ts";
 import { monthlyUsage } from "../../logs/usage.ts";
