@@ -57,8 +57,8 @@ test("the pages render when the service starts from another directory (no tsconf
   try {
     const script = `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))};
 register();
-const { adminConsole } = await import(${JSON.stringify(new URL("../src/admin/console.tsx", import.meta.url).href)});
-const res = await adminConsole().request("/admin/sign-in", { headers: { "accept-language": "ja" } });
+const { consoleApp } = await import(${JSON.stringify(new URL("../src/admin/console.tsx", import.meta.url).href)});
+const res = await consoleApp().request("/admin/sign-in", { headers: { "accept-language": "ja" } });
 process.stdout.write(res.status + " " + (await res.text()));`;
     writeFileSync(path.join(dir, "probe.mjs"), script);
     const { stdout } = await promisify(execFile)(process.execPath, ["probe.mjs"], { cwd: dir, timeout: 60_000 });

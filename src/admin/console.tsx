@@ -41,8 +41,15 @@ const ASSETS: Record<string, { type: string; body: string }> = {
 const PUBLIC = /^\/admin\/(sign-in|assets\/|lang\/)/;
 const LANG_COOKIE = "hk_lang";
 
-export function adminConsole(): Hono<ConsoleEnv> {
+/** The console's own app; src/admin/mount.ts hands it each /admin request with the API's deps in the env. */
+export function consoleApp(): Hono<ConsoleEnv> {
   const app = new Hono<ConsoleEnv>();
+  app.use("/admin/*", async (c, next) => {
+    const env = (c.env ?? {}) as { deps: ConsoleEnv["Variables"]["deps"]; requestId: string };
+    c.set("deps", env.deps);
+    c.set("requestId", env.requestId);
+    await next();
+  });
   app.use("/admin/*", async (c, next) => {
     const t0 = performance.now();
     await next();
