@@ -5,7 +5,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { accounts, apiKeys } from "../db/schema.ts";
 import { AppError } from "../errors.ts";
-import { uuidv7 } from "../util/ids.ts";
+import { isUuid, uuidv7 } from "../util/ids.ts";
 
 export interface CreatedKey {
   id: string;
@@ -23,7 +23,7 @@ export interface Account {
   createdAt: Date;
 }
 
-const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
+export const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
 export async function createAccount(db: Db, name: string): Promise<{ account: Account; key: CreatedKey }> {
   return db.orm.transaction(async (tx) => {
@@ -83,7 +83,7 @@ export async function accountForKey(db: Db, key: string): Promise<Account | unde
   return account;
 }
 
-export async function listAccounts(db: Db): Promise<Account[]> {
+export async function listAccounts(db: Db): Promise<(Account & { timeZone: string })[]> {
   return db.orm.select().from(accounts).orderBy(accounts.createdAt);
 }
 
@@ -111,4 +111,45 @@ export async function listKeys(db: Db, accountId: string, limit: number, after?:
     select id, prefix, name, created_at, last_used_at from api_keys
     where account_id = ${accountId} and revoked_at is null ${after ? db.sql`and id > ${after}` : db.sql``}
     order by id limit ${limit}`;
+}
+
+export interface AccountSettings {
+  id: string;
+  name: string;
+  monthly_quota: number | null;
+  time_zone: string;
+  suppression_list: boolean;
+  api_rate_limit: number | null;
+}
+
+/** Sets the quota (null: unlimited), time zone, suppression list and API rate limit; undefined leaves a setting as it is. */
+export async function updateAccountSettings(
+  db: Db,
+  id: string,
+  change: {
+    monthly_quota?: number | null | undefined;
+    time_zone?: string | undefined;
+    suppression_list?: boolean | undefined;
+    api_rate_limit?: number | null | undefined;
+  },
+): Promise<AccountSettings | undefined> {
+  const sql = db.sql;
+  if (change.time_zone !== undefined) {
+    const [known] = await sql`select 1 from pg_timezone_names where name = ${change.time_zone}`;
+    if (!known) {
+      throw new AppError("validation_error", `time_zone "${change.time_zone}" is not an IANA time zone name such as Asia/Tokyo or UTC.`, {
+        field: "time_zone",
+      });
+    }
+  }
+  if (!isUuid(id)) return undefined;
+  const [row] = await sql<AccountSettings[]>`
+    update accounts set
+      monthly_quota = ${change.monthly_quota === undefined ? sql`monthly_quota` : sql`${change.monthly_quota}`},
+      time_zone = coalesce(${change.time_zone ?? null}::text, time_zone),
+      suppression_list = coalesce(${change.suppression_list ?? null}::bool, suppression_list),
+      api_rate_limit = ${change.api_rate_limit === undefined ? sql`api_rate_limit` : sql`${change.api_rate_limit}`}
+    where id = ${id}
+    returning id, name, monthly_quota, time_zone, suppression_list, api_rate_limit`;
+  return row;
 }

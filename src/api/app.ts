@@ -6,6 +6,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { accountForKey } from "../accounts/accounts.ts";
+import { adminConsole } from "../admin/mount.ts";
 import { AppError, type ErrorCode, errorBody, errorTable } from "../errors.ts";
 import { log } from "../logger.ts";
 import { describeHttpSend, recordReception } from "../logs/reception.ts";
@@ -111,6 +112,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   app.route("/", metricsRoute);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
+  app.route("/", adminConsole());
 
   app.notFound((c) => respond(c, new AppError("not_found", `No route ${c.req.method} ${c.req.path}.`)));
   app.onError((err, c) => {

@@ -383,3 +383,23 @@ export const apiRateWindows = pgTable(
   },
   (t) => [primaryKey({ columns: [t.accountId, t.window] })],
 );
+
+/**
+ * Signed-in sessions of the /admin console. The cookie holds a random token; only its
+ * SHA-256 is kept, with the form token (CSRF) bound to it. An account session ends with
+ * its API key: revoking the key signs the session out.
+ */
+export const consoleSessions = pgTable(
+  "console_sessions",
+  {
+    /** SHA-256 (hex) of the cookie's token. */
+    id: text("id").primaryKey(),
+    /** null: the operator (signed in with HIKYAKU_ADMIN_TOKEN). */
+    accountId: uuid("account_id").references(() => accounts.id, { onDelete: "cascade" }),
+    apiKeyId: uuid("api_key_id").references(() => apiKeys.id, { onDelete: "cascade" }),
+    csrf: text("csrf").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    expiresAt: ts("expires_at").notNull(),
+  },
+  (t) => [index("console_sessions_expires_idx").on(t.expiresAt)],
+);

@@ -81,7 +81,7 @@ export async function benchLogs(opts: LogsBenchOptions = {}): Promise<LogsBenchR
 }
 
 /** The accounts and events of an earlier run, with fresh keys; undefined when there are none. */
-async function reuse(db: Db, n: number): Promise<{ keys: string[]; start: number; seconds: number } | undefined> {
+export async function reuse(db: Db, n: number): Promise<{ keys: string[]; start: number; seconds: number } | undefined> {
   const accounts = await db.sql<{ id: string }[]>`
     select distinct on (name) id from accounts where name like 'bench-%' order by name, created_at desc`;
   const [count] = await db.sql<{ n: number; start: Date }[]>`select count(*)::int as n, min(created_at) as start from delivery_events`;
@@ -95,7 +95,7 @@ async function reuse(db: Db, n: number): Promise<{ keys: string[]; start: number
 }
 
 /** Generates the events inside PostgreSQL, a hundred per transaction, into bare tables, then indexes them. */
-async function load(db: Db, n: number, say: (l: string) => void): Promise<{ keys: string[]; start: number; seconds: number }> {
+export async function load(db: Db, n: number, say: (l: string) => void): Promise<{ keys: string[]; start: number; seconds: number }> {
   const sql = db.sql;
   await sql`truncate delivery_events, reception_events`;
   const keys: string[] = [];

@@ -1,9 +1,8 @@
 // Operator routes (HIKYAKU_ADMIN_TOKEN): create an account and hand out its first key;
 // set its monthly quota and the time zone its usage months are counted in.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createAccount } from "../../accounts/accounts.ts";
+import { createAccount, updateAccountSettings } from "../../accounts/accounts.ts";
 import { AppError } from "../../errors.ts";
-import { isUuid } from "../../util/ids.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
 
@@ -131,24 +130,7 @@ const patchRoute = createRoute({
 export const adminAccountsPatch = router().openapi(patchRoute, async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");
-  const sql = c.get("deps").db.sql;
-  if (body.time_zone !== undefined) {
-    const [known] = await sql`select 1 from pg_timezone_names where name = ${body.time_zone}`;
-    if (!known) {
-      throw new AppError("validation_error", `time_zone "${body.time_zone}" is not an IANA time zone name such as Asia/Tokyo or UTC.`, { field: "time_zone" });
-    }
-  }
-  const rows = isUuid(id)
-    ? await sql<{ id: string; name: string; monthly_quota: number | null; time_zone: string; suppression_list: boolean; api_rate_limit: number | null }[]>`
-        update accounts set
-          monthly_quota = ${body.monthly_quota === undefined ? sql`monthly_quota` : sql`${body.monthly_quota}`},
-          time_zone = coalesce(${body.time_zone ?? null}::text, time_zone),
-          suppression_list = coalesce(${body.suppression_list ?? null}::bool, suppression_list),
-          api_rate_limit = ${body.api_rate_limit === undefined ? sql`api_rate_limit` : sql`${body.api_rate_limit}`}
-        where id = ${id}
-        returning id, name, monthly_quota, time_zone, suppression_list, api_rate_limit`
-    : [];
-  const account = rows[0];
+  const account = await updateAccountSettings(c.get("deps").db, id, body);
   if (!account) throw new AppError("not_found", `No account has the id ${id}.`);
   return c.json(account, 200);
 });

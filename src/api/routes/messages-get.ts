@@ -2,7 +2,7 @@
 // (another account's message answers 404, exactly like an unknown one).
 import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "../../errors.ts";
-import { isUuid } from "../../util/ids.ts";
+import { getMessage } from "../../messages/get-message.ts";
 import { router } from "../context.ts";
 import { bearerAuth, errorResponses } from "../openapi-parts.ts";
 
@@ -82,46 +82,9 @@ const route = createRoute({
   },
 });
 
-export const PRIORITY: Record<number, "high" | "normal" | "bulk"> = { [-10]: "high", 0: "normal", 10: "bulk" };
-
 export const messagesGet = router().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
-  const { db } = c.get("deps");
-  const notFound = new AppError("not_found", `No message ${id} in this account.`, { field: "id" });
-  if (!isUuid(id)) throw notFound;
-  const [m] = await db.sql`
-    select id, message_id_header, channel, envelope_from, priority, tags, metadata, created_at, deliverable_at, expires_at, pending, cancelled_at
-    from messages where id = ${id} and account_id = ${c.get("account").id}`;
-  if (!m) throw notFound;
-  const rcpts = await db.sql`
-    select address, state, attempts, last_code, last_enhanced_code, last_response, updated_at
-    from recipients where message_id = ${id} order by id`;
-  const states = new Set(rcpts.map((r) => r.state as string));
-  const state = m.pending === 0 ? "completed" : ((["sending", "deferred", "queued", "scheduled"] as const).find((s) => states.has(s)) ?? "queued");
-  return c.json(
-    {
-      id: m.id as string,
-      message_id: m.message_id_header as string,
-      state,
-      channel: m.channel as "http" | "smtp" | "dsn",
-      cancelled_at: m.cancelled_at ? (m.cancelled_at as Date).toISOString() : null,
-      envelope_from: m.envelope_from as string,
-      priority: PRIORITY[m.priority as number] ?? "normal",
-      tags: m.tags as string[],
-      metadata: (m.metadata as Record<string, unknown> | null) ?? null,
-      created_at: (m.created_at as Date).toISOString(),
-      send_at: m.deliverable_at > m.created_at ? (m.deliverable_at as Date).toISOString() : null,
-      expires_at: (m.expires_at as Date).toISOString(),
-      recipients: rcpts.map((r) => ({
-        email: r.address as string,
-        state: r.state as z.infer<typeof RecipientState>,
-        attempts: r.attempts as number,
-        last_code: (r.last_code as number | null) ?? null,
-        last_enhanced_code: (r.last_enhanced_code as string | null) ?? null,
-        last_response: (r.last_response as string | null) ?? null,
-        updated_at: (r.updated_at as Date).toISOString(),
-      })),
-    },
-    200,
-  );
+  const message = await getMessage(c.get("deps").db, c.get("account").id, id);
+  if (!message) throw new AppError("not_found", `No message ${id} in this account.`, { field: "id" });
+  return c.json(message, 200);
 });

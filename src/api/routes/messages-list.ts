@@ -5,7 +5,7 @@ import { AppError } from "../../errors.ts";
 import { listMessages, MESSAGE_STATES } from "../../messages/list-messages.ts";
 import { router } from "../context.ts";
 import { bearerAuth, CursorParam, errorResponses, limitParam, page } from "../openapi-parts.ts";
-import { PRIORITY } from "./messages-get.ts";
+import { PRIORITY } from "../../messages/get-message.ts";
 
 const MessageSummarySchema = z
   .object({

@@ -1,0 +1,296 @@
+// The console's words in Japanese and English. The language is the user's choice (a
+// cookie), else the browser's preference; every sentence a user can cause is here twice.
+import type { ServiceCode } from "../delivery/service-codes.ts";
+import type { AppError } from "../errors.ts";
+
+export type Lang = "ja" | "en";
+export type Text = { ja: string; en: string };
+
+/** The cookie's choice, else the first of ja/en in Accept-Language (by q), else English. */
+export function chooseLang(cookie: string | undefined, acceptLanguage: string | undefined): Lang {
+  if (cookie === "ja" || cookie === "en") return cookie;
+  const prefs = (acceptLanguage ?? "")
+    .split(",")
+    .map((part, i) => {
+      const [tag = "", ...params] = part.trim().toLowerCase().split(";");
+      const q = Number(params.find((p) => p.trim().startsWith("q="))?.split("=")[1] ?? 1);
+      return { base: tag.split("-")[0], q: Number.isFinite(q) ? q : 0, i };
+    })
+    .filter((p) => p.q > 0 && (p.base === "ja" || p.base === "en"))
+    .sort((a, b) => b.q - a.q || a.i - b.i);
+  return prefs[0]?.base === "ja" ? "ja" : "en";
+}
+
+export const words = {
+  title: { ja: "飛脚 管理画面", en: "Hikyaku console" },
+  skip: { ja: "本文へ移動", en: "Skip to content" },
+  signIn: { ja: "サインイン", en: "Sign in" },
+  signOut: { ja: "サインアウト", en: "Sign out" },
+  keyOrToken: { ja: "API キーまたは運用者トークン", en: "API key or operator token" },
+  signInHelp: {
+    ja: "アカウントの API キーでサインインするとそのアカウントの画面、HIKYAKU_ADMIN_TOKEN では運用者の画面が開きます。",
+    en: "Sign in with an account's API key to see that account, or with HIKYAKU_ADMIN_TOKEN for the operator view.",
+  },
+  language: { ja: "言語", en: "Language" },
+  logs: { ja: "配信ログ", en: "Delivery log" },
+  reception: { ja: "受付ログ", en: "Reception log" },
+  domains: { ja: "ドメイン", en: "Domains" },
+  smtp: { ja: "SMTP", en: "SMTP" },
+  apiKeys: { ja: "API キー", en: "API keys" },
+  usage: { ja: "利用状況", en: "Usage" },
+  accounts: { ja: "アカウント", en: "Accounts" },
+  queue: { ja: "キュー", en: "Queue" },
+  operator: { ja: "運用者", en: "Operator" },
+  account: { ja: "アカウント", en: "Account" },
+  timeZone: { ja: "タイムゾーン", en: "Time zone" },
+  filter: { ja: "絞り込み", en: "Filter" },
+  clear: { ja: "条件を消す", en: "Clear" },
+  since: { ja: "開始日時", en: "From" },
+  until: { ja: "終了日時", en: "Until" },
+  event: { ja: "イベント", en: "Event" },
+  anyEvent: { ja: "すべて", en: "Any" },
+  recipient: { ja: "宛先", en: "Recipient" },
+  recipientHint: { ja: "アドレス、または @ドメイン", en: "An address, or @domain" },
+  envelopeSender: { ja: "エンベロープ送信者", en: "Envelope sender" },
+  sourceIp: { ja: "送信元 IP", en: "Source IP" },
+  tag: { ja: "タグ", en: "Tag" },
+  messageId: { ja: "メッセージ ID", en: "Message id" },
+  channel: { ja: "経路", en: "Channel" },
+  time: { ja: "日時", en: "Time" },
+  code: { ja: "コード", en: "Code" },
+  response: { ja: "相手サーバーの応答", en: "Destination's reply" },
+  tls: { ja: "TLS", en: "TLS" },
+  mx: { ja: "MX", en: "MX" },
+  attempt: { ja: "試行", en: "Attempt" },
+  yes: { ja: "あり", en: "yes" },
+  no: { ja: "なし", en: "no" },
+  none: { ja: "—", en: "—" },
+  serviceCode: { ja: "飛脚のコード", en: "Hikyaku's code" },
+  noEvents: { ja: "該当するイベントはありません。", en: "No events match." },
+  nextPage: { ja: "次のページ", en: "Next page" },
+  firstPage: { ja: "最初のページ", en: "First page" },
+  failuresCsv: { ja: "失敗を CSV でダウンロード", en: "Download failures as CSV" },
+  failuresCsvHelp: {
+    ja: "今の絞り込み条件のうち、bounced と expired のイベント。リストの整理に。",
+    en: "The bounced and expired events of the current filter, for cleaning a list.",
+  },
+  recipients: { ja: "宛先数", en: "Recipients" },
+  result: { ja: "結果", en: "Result" },
+  reason: { ja: "理由", en: "Reason" },
+  accepted: { ja: "受付", en: "accepted" },
+  refused: { ja: "拒否", en: "refused" },
+  message: { ja: "メッセージ", en: "Message" },
+  state: { ja: "状態", en: "State" },
+  priority: { ja: "優先度", en: "Priority" },
+  createdAt: { ja: "受付日時", en: "Accepted" },
+  sendAt: { ja: "送信予定", en: "Send at" },
+  expiresAt: { ja: "有効期限", en: "Expires" },
+  timeline: { ja: "経過", en: "Timeline" },
+  cancel: { ja: "配信を取り消す", en: "Cancel delivery" },
+  reschedule: { ja: "送信予定を変更", en: "Reschedule" },
+  newSendAt: { ja: "新しい送信予定", en: "New send time" },
+  cancelled: { ja: "未配信の宛先を取り消しました。", en: "The recipients not yet final were cancelled." },
+  rescheduled: { ja: "送信予定を変更しました。", en: "The message was rescheduled." },
+  addDomain: { ja: "ドメインを追加", en: "Add a domain" },
+  domain: { ja: "ドメイン", en: "Domain" },
+  add: { ja: "追加", en: "Add" },
+  records: { ja: "公開する DNS レコード", en: "DNS records to publish" },
+  name: { ja: "名前", en: "Name" },
+  value: { ja: "値", en: "Value" },
+  type: { ja: "種類", en: "Type" },
+  copy: { ja: "コピー", en: "Copy" },
+  copied: { ja: "コピーしました", en: "Copied" },
+  verify: { ja: "DNS を確認", en: "Check DNS" },
+  rotate: { ja: "DKIM 鍵を更新", en: "Rotate DKIM keys" },
+  required: { ja: "必須", en: "required" },
+  recommended: { ja: "推奨", en: "recommended" },
+  status: { ja: "状態", en: "Status" },
+  noDomains: { ja: "ドメインはまだありません。", en: "No domains yet." },
+  credentials: { ja: "SMTP 認証情報", en: "SMTP credentials" },
+  username: { ja: "ユーザー名", en: "Username" },
+  usernameHint: { ja: "空欄なら自動で作ります", en: "Leave empty for a generated one" },
+  create: { ja: "作成", en: "Create" },
+  revoke: { ja: "無効にする", en: "Revoke" },
+  password: { ja: "パスワード", en: "Password" },
+  shownOnce: { ja: "今だけ表示されます。控えてください。", en: "Shown only now: keep it somewhere safe." },
+  noCredentials: { ja: "認証情報はありません。", en: "No credentials." },
+  sourceIps: { ja: "リレーを許可する送信元 IP(最大 5 件)", en: "Source IPs allowed to relay (at most 5)" },
+  save: { ja: "保存", en: "Save" },
+  saved: { ja: "保存しました。", en: "Saved." },
+  revoked: { ja: "無効にしました。", en: "Revoked." },
+  smtpPorts: { ja: "接続先", en: "Where to connect" },
+  keyName: { ja: "キーの名前", en: "Key name" },
+  prefix: { ja: "接頭辞", en: "Prefix" },
+  newKey: { ja: "新しい API キー", en: "New API key" },
+  thisSession: { ja: "この画面で使用中", en: "in use by this session" },
+  noKeys: { ja: "有効なキーはありません。", en: "No active keys." },
+  month: { ja: "月", en: "Month" },
+  show: { ja: "表示", en: "Show" },
+  messagesAccepted: { ja: "受付メッセージ数", en: "Messages accepted" },
+  quota: { ja: "月間上限", en: "Monthly quota" },
+  unlimited: { ja: "無制限", en: "unlimited" },
+  overage: { ja: "超過分", en: "Overage" },
+  overageCharge: { ja: "超過料金", en: "Overage charge" },
+  perDay: { ja: "日別のメッセージ数", en: "Messages per day" },
+  resultsPerDay: { ja: "日別の結果", en: "Results per day" },
+  delivered: { ja: "配信済み", en: "delivered" },
+  bounced: { ja: "バウンス", en: "bounced" },
+  expired: { ja: "期限切れ", en: "expired" },
+  day: { ja: "日", en: "Day" },
+  createAccount: { ja: "アカウントを作成", en: "Create an account" },
+  accountName: { ja: "アカウント名", en: "Account name" },
+  firstKey: { ja: "最初の API キー", en: "Its first API key" },
+  settings: { ja: "設定", en: "Settings" },
+  quotaHint: { ja: "空欄なら無制限", en: "Empty: unlimited" },
+  waiting: { ja: "配信待ちの宛先", en: "Recipients waiting" },
+  outbox: { ja: "配信待ちメッセージ", en: "Messages in the outbox" },
+  due: { ja: "うち送信時刻を過ぎたもの", en: "of which due now" },
+  oldestDue: { ja: "最も古い送信時刻", en: "Oldest due since" },
+  notYetHere: {
+    ja: "宛先ポリシー、Webhook、抑止リストは別の作業中のため、この画面にはまだありません。",
+    en: "Destination policies, webhooks and suppressions are being built separately and are not in this console yet.",
+  },
+} satisfies Record<string, Text>;
+
+export type Word = keyof typeof words;
+
+export const t = (lang: Lang, w: Word): string => words[w][lang];
+
+/** What each of Hikyaku's own codes means, shown beside the code in the log. */
+export const serviceCodeMeaning: Record<ServiceCode, Text> = {
+  dns_failure: { ja: "宛先の DNS 検索が一時的に失敗しました(再試行します)", en: "DNS look-up of the destination failed temporarily (retried)" },
+  no_such_domain: { ja: "宛先のドメインが存在しません(NXDOMAIN)", en: "the recipient's domain does not exist (NXDOMAIN)" },
+  null_mx: { ja: "宛先のドメインはメールを受け取りません(null MX)", en: "the recipient's domain accepts no mail (null MX)" },
+  no_route: { ja: "宛先のドメインに MX もアドレスもありません", en: "the recipient's domain has no MX and no address" },
+  internal_destination: { ja: "宛先が内部アドレスにしか解決されないため拒否しました", en: "the destination resolves only to internal addresses; refused" },
+  connection_failed: { ja: "宛先サーバーに接続できませんでした(再試行します)", en: "could not connect to any destination server (retried)" },
+  timeout: { ja: "宛先サーバーが応答しなくなりました(再試行します)", en: "the destination server stopped answering (retried)" },
+  connection_lost: { ja: "宛先との接続が切れました(再試行します)", en: "the connection to the destination was lost (retried)" },
+  tls_failed: { ja: "宛先との TLS ハンドシェイクに失敗しました(再試行します)", en: "the TLS handshake with the destination failed (retried)" },
+  tls_required: {
+    ja: "このドメインには TLS が必須ですが使えませんでした(再試行します)",
+    en: "TLS is required for this domain and could not be used (retried)",
+  },
+  protocol_error: { ja: "宛先が SMTP の手順に沿わない応答をしました(再試行します)", en: "the destination answered outside the SMTP protocol (retried)" },
+  internal_error: { ja: "飛脚の内部エラーです(再試行します)", en: "Hikyaku failed internally (retried)" },
+  expired: { ja: "配信できないまま有効期限が過ぎました", en: "the message's lifetime passed before it could be delivered" },
+  cancelled: { ja: "配信前に送信者が取り消しました", en: "cancelled by the sender before delivery" },
+  suppressed: {
+    ja: "宛先が配信停止リストにあるため、配信を試みませんでした",
+    en: "the recipient is on the account's suppression list; no attempt was made",
+  },
+};
+
+/** Events and states, in the user's language (the API's own word is shown beside it). */
+export const stateWords: Record<string, Text> = {
+  delivered: words.delivered,
+  bounced: words.bounced,
+  expired: words.expired,
+  deferred: { ja: "再試行待ち", en: "deferred" },
+  cancelled: { ja: "取り消し", en: "cancelled" },
+  suppressed: { ja: "配信停止", en: "suppressed" },
+  scheduled: { ja: "予約済み", en: "scheduled" },
+  queued: { ja: "配信待ち", en: "queued" },
+  sending: { ja: "送信中", en: "sending" },
+  completed: { ja: "完了", en: "completed" },
+  accepted: words.accepted,
+  refused: words.refused,
+  found: { ja: "確認済み", en: "found" },
+  missing: { ja: "見つかりません", en: "missing" },
+  mismatched: { ja: "値が違います", en: "mismatched" },
+  error: { ja: "確認できませんでした", en: "look-up failed" },
+  pending: { ja: "未確認", en: "pending" },
+  active: { ja: "有効", en: "active" },
+  retired: { ja: "廃止", en: "retired" },
+};
+
+export const stateWord = (lang: Lang, s: string): string => stateWords[s]?.[lang] ?? s;
+
+/** The sentences of errors a console user can cause, by error code and field. */
+const errorTexts: Record<string, Text> = {
+  "signin:wrong": {
+    ja: "サインインできませんでした。キーを確認してください。",
+    en: "Sign-in failed. Check the key and try again.",
+  },
+  "signin:locked": {
+    ja: "失敗が多すぎるため、この IP からのサインインを一時的に止めています。10 分ほど待ってください。",
+    en: "Too many failed sign-ins from this address; wait about ten minutes and try again.",
+  },
+  csrf: {
+    ja: "フォームの有効期限が切れました。ページを読み込み直して、もう一度操作してください。",
+    en: "This form has expired. Reload the page and try again.",
+  },
+  not_found: { ja: "見つかりません。このアカウントにはありません。", en: "Not found in this account." },
+  "validation_error:since": { ja: "開始日時が正しくありません。", en: "The start time is not a valid time." },
+  "validation_error:until": { ja: "終了日時が正しくありません。", en: "The end time is not a valid time." },
+  "validation_error:event": { ja: "イベントの指定が正しくありません。", en: "That event is not one of this log's events." },
+  "validation_error:recipient": {
+    ja: "宛先は a@example.jp のようなアドレスか、@example.jp のようなドメインで指定してください(受付ログでは指定できません)。",
+    en: "Give the recipient as an address like a@example.jp, or @example.jp for a whole domain (not for the reception log).",
+  },
+  "validation_error:envelope_sender": {
+    ja: "エンベロープ送信者は a@example.jp のようなアドレスで指定してください。",
+    en: "Give the envelope sender as an address like a@example.jp.",
+  },
+  "validation_error:source_ip": { ja: "送信元 IP は IPv4 か IPv6 のアドレスで指定してください。", en: "Give the source IP as an IPv4 or IPv6 address." },
+  "validation_error:message_id": { ja: "メッセージ ID は API が返した ID で指定してください。", en: "Give the message id as the API returned it." },
+  "validation_error:tag": { ja: "タグは配信ログでのみ指定できます。", en: "Tags can only filter the delivery log." },
+  "validation_error:cursor": {
+    ja: "ページの位置が正しくありません。最初のページからやり直してください。",
+    en: "That page position is not valid; start again from the first page.",
+  },
+  "validation_error:send_at": {
+    ja: "送信予定は今から 30 日以内の日時で指定してください。",
+    en: "Give a send time from now up to 30 days ahead.",
+  },
+  "conflict:send_at": {
+    ja: "このメッセージはもう予約状態ではないため、送信予定を変更できません。",
+    en: "This message is no longer scheduled, so its send time cannot move.",
+  },
+  "conflict:id": { ja: "取り消せる宛先が残っていません。すべて配信が終わっています。", en: "Nothing is left to cancel: every recipient is already final." },
+  "validation_error:domain": {
+    ja: "送信に使えるドメイン名を入力してください(例: shop.example.jp)。",
+    en: "Enter a domain name you can send from, such as shop.example.",
+  },
+  "conflict:domain": {
+    ja: "このドメインは登録済みです(このアカウントか、別のアカウントで)。",
+    en: "This domain is already registered (in this account or another one).",
+  },
+  "validation_error:username": {
+    ja: "ユーザー名は英数字と . _ @ + - の 3〜64 文字で、英数字で始めてください。",
+    en: "A username is 3-64 letters, digits and . _ @ + -, starting with a letter or digit.",
+  },
+  "conflict:username": {
+    ja: "このユーザー名は使われています。別の名前にするか、空欄にしてください。",
+    en: "That username is taken; choose another or leave it empty.",
+  },
+  "validation_error:ips": { ja: "送信元 IP は 5 件までです。", en: "At most 5 source IPs." },
+  "validation_error:ips[]": { ja: "IPv4 か IPv6 のアドレスではないものがあります。", en: "One of the entries is not an IPv4 or IPv6 address." },
+  "conflict:ips": { ja: "その IP は別のアカウントが登録しています。", en: "That IP is registered by another account." },
+  "validation_error:name": { ja: "名前は 1〜200 文字で入力してください。", en: "Enter a name of 1-200 characters." },
+  "validation_error:month": { ja: "月は 2026-11 のように指定してください。", en: "Give the month like 2026-11." },
+  "validation_error:monthly_quota": {
+    ja: "月間上限は 0 以上の整数か、空欄(無制限)にしてください。",
+    en: "The quota is a whole number from 0, or empty for unlimited.",
+  },
+  "validation_error:time_zone": {
+    ja: "タイムゾーンは Asia/Tokyo のような IANA の名前で指定してください。",
+    en: "Give the time zone as an IANA name such as Asia/Tokyo.",
+  },
+  too_large: { ja: "送信された内容が大きすぎます。", en: "What was sent is too large." },
+  unavailable: { ja: "データベースに接続できません。しばらくして再度お試しください。", en: "The database cannot be reached right now; try again shortly." },
+  internal: { ja: "内部エラーが起きました。時間をおいて再度お試しください。", en: "Something went wrong inside Hikyaku; try again later." },
+};
+
+export type ErrorKey = keyof typeof errorTexts;
+
+/** A console-only error (sign-in, forms) by its key. */
+export const errorText = (lang: Lang, key: string): string => (errorTexts[key] ?? errorTexts.internal)?.[lang] ?? "";
+
+/** An API error in the user's language: the sentence for its code and field, else the API's own words. */
+export function appErrorText(lang: Lang, err: AppError): string {
+  const field = err.field?.replace(/\[\d+\]$/, "[]");
+  const own = errorTexts[`${err.code}:${field}`] ?? errorTexts[err.code];
+  if (own) return own[lang];
+  return lang === "ja" ? `入力を確認してください: ${err.message}` : err.message;
+}
