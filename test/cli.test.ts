@@ -76,9 +76,14 @@ describe("hikyaku", { concurrency: 2 }, () => {
 
     test("start creates the cluster and prints a first API key once", async () => {
       service = spawnHikyaku(["start"], env);
-      url = (await service.waitFor(/API on (http:\/\/\S+?) /, 60_000))[1] as string;
+      url = (await service.waitFor(/API on (http:\/\/\S+?) /, 120_000))[1] as string;
       assert.equal(url, `http://127.0.0.1:${httpPort}`);
       assert.ok(existsSync(path.join(dir, "pg", "PG_VERSION")), "the cluster is in HIKYAKU_DATA_DIR");
+      assert.match(
+        service.out(),
+        new RegExp(`Embedded PostgreSQL on 127\\.0\\.0\\.1:${pgPort}, cluster in ${path.join(dir, "pg")}\n`),
+        "the banner says where",
+      );
       const keys = keysIn(service.out());
       assert.equal(keys.length, 1, service.out());
       firstKey = keys[0] as string;
@@ -144,7 +149,7 @@ describe("hikyaku", { concurrency: 2 }, () => {
 
     test("a second start reuses the cluster: no new key, the old keys and messages are there", async () => {
       service = spawnHikyaku(["start"], env);
-      await service.waitFor(/API on http:\/\/\S+ /, 60_000);
+      await service.waitFor(/API on http:\/\/\S+ /, 120_000);
       assert.deepEqual(keysIn(service.out()), [], service.out());
       const m = await get(url, firstKey, `/v1/messages/${firstMessage}`);
       assert.equal(m.status, 200, JSON.stringify(m.body));
