@@ -19,6 +19,10 @@ const USAGE = `Usage: hikyaku <command>
   keys revoke --id KEY_ID            revoke an API key`;
 
 async function main(argv: string[]): Promise<number> {
+  // A terminal or pipe that went away makes every log line fail (EPIPE). Carry on without
+  // the log, as under nohup, rather than crash, or spin on the errors of logging them.
+  process.stdout.on("error", () => {});
+  process.stderr.on("error", () => {});
   const [cmd, sub, ...rest] = argv;
   const config = loadConfig();
   if (cmd === "start") return start(config);
@@ -90,7 +94,10 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     });
     // Driver faults when the database goes away (see db/driver-faults.ts) are survived;
     // anything else thrown out of reach is a bug: stop, non-zero.
+    let failed = false;
     const fail = (what: string) => (err: unknown) => {
+      if (failed) return; // once: a failure while logging it must not become a loop
+      failed = true;
       const error = err instanceof Error ? err : new Error(String(err));
       log.error(`stopping: ${what}`, { err: error });
       resolve(error);

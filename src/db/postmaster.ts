@@ -4,7 +4,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import type { PgAccount } from "./pg-account.ts";
 import type { PgBinaries } from "./pg-binaries.ts";
@@ -14,8 +13,9 @@ const READY_TIMEOUT_MS = 120_000;
 export async function initCluster(bin: PgBinaries, account: PgAccount | undefined, clusterDir: string, password: string): Promise<void> {
   await fs.mkdir(clusterDir, { recursive: true, mode: 0o700 });
   if (account) await fs.chown(clusterDir, account.uid, account.gid);
-  // initdb reads the password from a file; this one is readable by the server account only.
-  const pwDir = await fs.mkdtemp(path.join(os.tmpdir(), "hikyaku-initdb-"));
+  // initdb reads the password from a file, readable by the server account only, beside the
+  // cluster: the account can reach that folder (the system tmp dir may be private).
+  const pwDir = await fs.mkdtemp(path.join(path.dirname(clusterDir), ".initdb-"));
   const pwFile = path.join(pwDir, "password");
   try {
     await fs.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
