@@ -123,7 +123,9 @@ describe("the embedded database after crashes", { concurrency: 1 }, () => {
       async () => accepted.every((id) => sink.messages.some((m) => m.raw.includes(id))),
       `every accepted message (${accepted.length}) at the destination`,
       60_000,
-    );
+    ).catch((err) => {
+      throw new Error(`${err.message}\nservice log: ${service.err().slice(-4000)}`);
+    });
     const code = await stopHikyaku(service);
     assert.equal(code, 0, service.err().slice(-3000));
   });
