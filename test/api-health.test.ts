@@ -44,7 +44,9 @@ describe("health", () => {
     const started = Date.now();
     const ready = await deadApp.request("/readyz");
     assert.equal(ready.status, 503);
-    assert.deepEqual(await ready.json(), { status: "unavailable", database: "unreachable" });
+    const body = (await ready.json()) as { status: string; database: string; reason: string };
+    assert.deepEqual({ ...body, reason: undefined }, { status: "unavailable", database: "unreachable", reason: undefined });
+    assert.match(body.reason, /^The database does not answer: .*ECONNREFUSED/, "a sentence on what is wrong");
     assert.ok(Date.now() - started < 3000, "readiness answers within its own timeout");
     assert.equal((await deadApp.request("/healthz")).status, 200);
   });

@@ -4,102 +4,13 @@
 // `keys revoke` and `migrate` work beside a running service and on a stopped one. With
 // DATABASE_URL, `start` uses that server instead.
 import assert from "node:assert/strict";
-import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
+import { listening, type Running, runHikyaku, spawnHikyaku, stopHikyaku } from "./helpers/hikyaku-process.ts";
 import { eventually, testDatabase } from "./helpers/service.ts";
 import { freePort } from "./helpers/sink.ts";
-
-const BIN = path.resolve("src/bin/hikyaku.mjs");
-
-const cleanEnv = (): Record<string, string> =>
-  Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !k.startsWith("HIKYAKU_") && k !== "DATABASE_URL")) as Record<
-    string,
-    string
-  >;
-
-interface Running {
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  out(): string;
-  err(): string;
-  exited: Promise<number | null>;
-  /** Resolves with the regex match once stdout matches, or rejects on exit or timeout. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
-}
-
-function spawnHikyaku(args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  const listeners = new Set<() => void>();
-  child.stdout.on("data", (d) => {
-    out += d;
-    for (const l of listeners) l();
-  });
-  child.stderr.on("data", (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))));
-  return {
-    child,
-    out: () => out,
-    err: () => err,
-    exited,
-    waitFor(re, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const done = (fn: () => void) => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          fn();
-        };
-        const check = () => {
-          const m = re.exec(out);
-          if (m) done(() => resolve(m));
-        };
-        const timer = setTimeout(
-          () => done(() => reject(new Error(`no ${re} on stdout within ${timeoutMs} ms\nstdout: ${out}\nstderr: ${err.slice(-3000)}`))),
-          timeoutMs,
-        );
-        listeners.add(check);
-        exited.then((code) => done(() => reject(new Error(`hikyaku exited (${code}) before printing ${re}\nstdout: ${out}\nstderr: ${err.slice(-3000)}`))));
-        check();
-      });
-    },
-  };
-}
-
-/** Runs a command to completion (killed after timeoutMs). */
-async function runHikyaku(args: string[], env: Record<string, string>, timeoutMs = 45_000) {
-  const r = spawnHikyaku(args, env);
-  const timer = setTimeout(() => r.child.kill("SIGKILL"), timeoutMs);
-  const code = await r.exited;
-  clearTimeout(timer);
-  return { code, out: r.out(), err: r.err() };
-}
-
-/** Sends SIGTERM (or the given signal) and waits for the exit code (SIGKILL after timeoutMs). */
-async function stopHikyaku(r: Running, signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<number | null> {
-  if (r.child.exitCode !== null || r.child.signalCode !== null) return r.exited;
-  r.child.kill(signal);
-  const timer = setTimeout(() => r.child.kill("SIGKILL"), timeoutMs);
-  const code = await r.exited;
-  clearTimeout(timer);
-  return code;
-}
-
-/** True when something accepts TCP connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 const message = { from: "orders@shop.test", to: "alice@example.test", subject: "Hi", text: "Hello" };
 
@@ -165,9 +76,14 @@ describe("hikyaku", { concurrency: 2 }, () => {
 
     test("start creates the cluster and prints a first API key once", async () => {
       service = spawnHikyaku(["start"], env);
-      url = (await service.waitFor(/API on (http:\/\/\S+?) /, 60_000))[1] as string;
+      url = (await service.waitFor(/API on (http:\/\/\S+?) /, 120_000))[1] as string;
       assert.equal(url, `http://127.0.0.1:${httpPort}`);
       assert.ok(existsSync(path.join(dir, "pg", "PG_VERSION")), "the cluster is in HIKYAKU_DATA_DIR");
+      assert.match(
+        service.out(),
+        new RegExp(`Embedded PostgreSQL on 127\\.0\\.0\\.1:${pgPort}, cluster in ${path.join(dir, "pg")}\n`),
+        "the banner says where",
+      );
       const keys = keysIn(service.out());
       assert.equal(keys.length, 1, service.out());
       firstKey = keys[0] as string;
@@ -233,7 +149,7 @@ describe("hikyaku", { concurrency: 2 }, () => {
 
     test("a second start reuses the cluster: no new key, the old keys and messages are there", async () => {
       service = spawnHikyaku(["start"], env);
-      await service.waitFor(/API on http:\/\/\S+ /, 60_000);
+      await service.waitFor(/API on http:\/\/\S+ /, 120_000);
       assert.deepEqual(keysIn(service.out()), [], service.out());
       const m = await get(url, firstKey, `/v1/messages/${firstMessage}`);
       assert.equal(m.status, 200, JSON.stringify(m.body));

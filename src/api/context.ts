@@ -9,6 +9,8 @@ import { AppError } from "../errors.ts";
 export interface ApiDeps {
   db: Db;
   config: Config;
+  /** What is wrong with the embedded PostgreSQL, when it is down (for /readyz). */
+  databaseProblem?: () => string | undefined;
 }
 
 export type ApiEnv = { Variables: { account: Account; requestId: string; deps: ApiDeps } };

@@ -12,6 +12,11 @@ export interface Db {
   sql: Sql;
   orm: Orm;
   close(): Promise<void>;
+  /**
+   * Replaces both pools with new ones and ends the old: for when the driver has wedged a
+   * connection (see driver-faults.ts). Callers read `db.sql` at each use, so they move over.
+   */
+  reset(): void;
 }
 
 // int8 columns (identity ids, counts) come back as numbers: they stay far below 2^53.
@@ -19,16 +24,27 @@ const int8 = { to: 20, from: [20], parse: (x: string) => Number(x), serialize: (
 
 export function connect(url: string, opts: { max?: number } = {}): Db {
   const options = { onnotice: () => {}, types: { int8 }, transform: { undefined: null }, connection: { application_name: "hikyaku" } };
-  const sql = postgres(url, { ...options, max: opts.max ?? 20 });
-  // drizzle rewires its client's date parsers and serializers, so it gets a client of
-  // its own and the tagged-template `sql` keeps returning Date objects.
-  const ormClient = postgres(url, { ...options, max: 4 });
-  const orm = drizzle(ormClient, { schema });
+  const open = () => {
+    const sql = postgres(url, { ...options, max: opts.max ?? 20 });
+    // drizzle rewires its client's date parsers and serializers, so it gets a client of
+    // its own and the tagged-template `sql` keeps returning Date objects.
+    const ormClient = postgres(url, { ...options, max: 4 });
+    return { sql, ormClient, orm: drizzle(ormClient, { schema }) };
+  };
+  let pools = open();
+  const end = (p: typeof pools, timeout: number) => Promise.all([p.sql.end({ timeout }), p.ormClient.end({ timeout })]).then(() => {});
   return {
-    sql,
-    orm,
-    close: async () => {
-      await Promise.all([sql.end({ timeout: 5 }), ormClient.end({ timeout: 5 })]);
+    get sql() {
+      return pools.sql;
+    },
+    get orm() {
+      return pools.orm;
+    },
+    close: () => end(pools, 5),
+    reset() {
+      const old = pools;
+      pools = open();
+      end(old, 0).catch(() => {});
     },
   };
 }

@@ -3,7 +3,16 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { router } from "../context.ts";
 import { errorResponse, noAuth } from "../openapi-parts.ts";
 
-const Health = z.object({ status: z.enum(["ok", "unavailable"]), database: z.enum(["ok", "unreachable"]).optional() }).openapi("Health");
+const Health = z
+  .object({
+    status: z.enum(["ok", "unavailable"]),
+    database: z.enum(["ok", "unreachable"]).optional(),
+    reason: z
+      .string()
+      .optional()
+      .openapi({ description: "When unavailable: what is wrong, in a sentence (e.g. the embedded PostgreSQL exited and is being started again)." }),
+  })
+  .openapi("Health");
 
 /** A malformed request (an oversized body, say) gets the error body like any other route. */
 const clientError = { ...errorResponse(413), description: "A malformed request, answered with the error body (for example 413 for an oversized body)." };
@@ -40,10 +49,13 @@ const readyz = createRoute({
 export const health = router()
   .openapi(healthz, (c) => c.json({ status: "ok" as const }, 200))
   .openapi(readyz, async (c) => {
+    const deps = c.get("deps");
     try {
-      await Promise.race([c.get("deps").db.sql`select 1`, new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref())]);
+      await Promise.race([deps.db.sql`select 1`, new Promise((_, reject) => setTimeout(() => reject(new Error("no answer within 2 s")), 2000).unref())]);
       return c.json({ status: "ok" as const, database: "ok" as const }, 200);
-    } catch {
-      return c.json({ status: "unavailable" as const, database: "unreachable" as const }, 503);
+    } catch (err) {
+      // The embedded server's own account of what happened says more than the connection error.
+      const reason = deps.databaseProblem?.() ?? `The database does not answer: ${(err as Error).message}`;
+      return c.json({ status: "unavailable" as const, database: "unreachable" as const, reason }, 503);
     }
   });

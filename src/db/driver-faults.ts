@@ -1,0 +1,10 @@
+// postgres.js 3.4.9 misbehaves when the server goes away in the middle of a transaction
+// (porsager/postgres#1208, #1223): the ROLLBACK it sends itself lands on a closed socket
+// and throws from a timer, out of reach of any caller, leaving that connection unable
+// ever to connect again; or a connection's end escapes as an unhandled rejection after
+// its query already failed. The process recognises both and carries on.
+
+/** The TypeError thrown from the driver's write timer onto a closed socket: the pool must be replaced. */
+export function isStrandedWrite(err: unknown): boolean {
+  return err instanceof TypeError && /reading 'write'/.test(err.message) && /[\\/]postgres[\\/]src[\\/]connection\.js/.test(err.stack ?? "");
+}
