@@ -141,6 +141,10 @@ export const configSchema = z.object({
   HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).max(10_000).default(20),
   /** SMTP intake: open connections one port accepts in total. */
   HIKYAKU_SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** Webhooks: the first retry after a failed attempt, in seconds; each next one waits twice as long (at most 2 h), for 24 h. */
+  HIKYAKU_WEBHOOK_RETRY_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
+  /** Webhooks: how long one attempt may take (connect, send, answer), in seconds. */
+  HIKYAKU_WEBHOOK_TIMEOUT: z.coerce.number().min(1).max(120).default(15),
   /** Minimum log level for the service's own JSON log lines. */
   HIKYAKU_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });

@@ -26,6 +26,14 @@ import { messagesPost } from "./routes/messages-post.ts";
 import { smtpCredentials } from "./routes/smtp-credentials.ts";
 import { sourceIps } from "./routes/source-ips.ts";
 import { usageGet } from "./routes/usage-get.ts";
+import { webhooksDelete } from "./routes/webhooks-delete.ts";
+import { webhooksDeliveries } from "./routes/webhooks-deliveries.ts";
+import { webhooksGet } from "./routes/webhooks-get.ts";
+import { webhooksList } from "./routes/webhooks-list.ts";
+import { webhooksPatch } from "./routes/webhooks-patch.ts";
+import { webhooksPost } from "./routes/webhooks-post.ts";
+import { webhooksReplay } from "./routes/webhooks-replay.ts";
+import { webhooksRotate } from "./routes/webhooks-rotate.ts";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -79,6 +87,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     usageGet,
     adminAccountsPatch,
   ])
+    app.route("/", r);
+  for (const r of [webhooksPost, webhooksList, webhooksGet, webhooksPatch, webhooksDelete, webhooksRotate, webhooksDeliveries, webhooksReplay])
     app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
