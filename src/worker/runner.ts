@@ -9,6 +9,7 @@ import { log } from "../logger.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
+import { sendPendingDsns } from "../delivery/dsn-intent.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
 import { deliverEndpoint } from "../webhooks/deliver-webhooks.ts";
@@ -42,6 +43,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   // Periodic jobs: graphile-worker's cron runs each once per period across all workers.
   const sweep: Task = async () => {
     await sweepExpired(ctx);
+    await sendPendingDsns({ db, config });
   };
   // Webhooks never let graphile-worker's retry decide: a failure is logged, the rows stay
   // due in the outbox, and the dispatcher starts the endpoint's next job.
@@ -78,6 +80,8 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   const heartbeat = startHeartbeat(db, poolIds, config.HIKYAKU_HEARTBEAT_SECONDS);
   const dispatcher = startDispatcher(db, { jobBatch: config.HIKYAKU_JOB_BATCH, maxWaitingJobs: config.HIKYAKU_DISPATCH_AHEAD });
   const webhookDispatcher = startWebhookDispatcher(db);
+  // DSNs whose sending a crash interrupted, at once rather than at the next sweep.
+  void sendPendingDsns({ db, config }, 0).catch((err) => log.error("could not send pending DSNs", { err: err as Error }));
   return {
     async stop() {
       await dispatcher.stop();
