@@ -13,6 +13,7 @@ import { sendPendingDsns } from "../delivery/dsn-intent.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
 import { deliverEndpoint } from "../webhooks/deliver-webhooks.ts";
+import { pruneWebhookAttempts } from "../webhooks/prune-attempts.ts";
 import { startWebhookDispatcher, WEBHOOK_TASK } from "../webhooks/dispatch-webhooks.ts";
 import { startDispatcher } from "./dispatcher.ts";
 import { startHeartbeat } from "./heartbeat.ts";
@@ -44,6 +45,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   const sweep: Task = async () => {
     await sweepExpired(ctx);
     await sendPendingDsns({ db, config });
+    await pruneWebhookAttempts(db, config.HIKYAKU_LOG_RETENTION_DAYS);
   };
   // Webhooks never let graphile-worker's retry decide: a failure is logged, the rows stay
   // due in the outbox, and the dispatcher starts the endpoint's next job.
