@@ -15,6 +15,7 @@ let sink: Sink;
 let hk: TestService;
 let locker: postgres.Sql;
 const children: ChildProcess[] = [];
+let live: ChildProcess;
 
 before(async () => {
   sink = await startSink({
@@ -113,17 +114,17 @@ test("killed between the bounce's commit and the DSN's accept: the next worker s
   await hold`commit`;
   hold.release();
   assert.equal(dsnsTo(sender).length, 0);
-  worker();
+  live = worker();
   await exactlyOneDsn(sender, id);
 });
 
 test("killed after the DSN's commit, before its intent is deleted: no second DSN", async () => {
-  for (const c of children) await kill(c);
+  // The worker that finished the first test is the one held and killed here.
   const sender = "second@shop.test";
   const table = await locker.reserve();
   await table`begin`;
   await table`lock table idempotency_keys in exclusive mode`;
-  const first = worker();
+  const first = live;
   const id = await bounce(sender);
   await eventually(async () => waitingOn("%idempotency_keys%"), "the worker waiting to accept the DSN", 60_000);
   // Now hold the intent's row too, then let the accept through: the delete after it waits.

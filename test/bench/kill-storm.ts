@@ -74,9 +74,15 @@ async function main() {
     let kills = 0;
     const delivered = async () => (await db.sql<{ n: number }[]>`select count(*)::int as n from delivery_events where event = 'delivered'`)[0]?.n ?? 0;
     const deadline = Date.now() + 900_000;
+    // Each kill waits until the current worker has delivered something, so that it lands
+    // in the middle of deliveries however slowly a worker starts on a loaded machine.
+    let atStart = 0;
     while ((await delivered()) < N && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Number(args.every)));
-      if ((await delivered()) >= N) break;
+      const now = await delivered();
+      if (now >= N) break;
+      if (now <= atStart) continue;
+      atStart = now;
       worker.kill("SIGKILL");
       kills++;
       worker = start("worker");
