@@ -158,6 +158,10 @@ export const configSchema = z.object({
   HIKYAKU_API_RATE_WINDOW_SECONDS: seconds(1, 86_400).default(60),
   /** Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404. 16+ characters. */
   HIKYAKU_METRICS_TOKEN: z.string().min(16).optional(),
+  /** Webhooks: the first retry after a failed attempt, in seconds; each next one waits twice as long (at most 2 h), for 24 h. */
+  HIKYAKU_WEBHOOK_RETRY_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
+  /** Webhooks: how long one attempt may take (connect, send, answer), in seconds. */
+  HIKYAKU_WEBHOOK_TIMEOUT: z.coerce.number().min(1).max(120).default(15),
   /** Minimum log level for the service's own JSON log lines. */
   HIKYAKU_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });

@@ -114,7 +114,7 @@ test("calls recorded together keep their own guards, events, counts, retries and
   assert.equal(answer(12).pending, 2, "deferred recipients stay pending");
   assert.equal(answer(13).moved, 1);
   assert.equal(answer(14).moved, 1);
-  assert.deepEqual(answer(15), { moved: 0, pending: null, cancelled: false, failed: [] }, "the guard held");
+  assert.deepEqual(answer(15), { moved: 0, pending: null, cancelled: false, failed: [], dsn: [] }, "the guard held");
   assert.equal(results[16]?.status, "rejected", "the impossible code is refused");
 
   const queue = await sql<{ message_id: string; run_at: Date }[]>`select message_id, run_at from delivery_queue order by run_at`;

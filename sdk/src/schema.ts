@@ -486,6 +486,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List webhook endpoints */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Create a webhook endpoint
+         * @description Events are POSTed as the log shows them, plus `type` and `account_id`, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,…`). Any 2xx is success; other answers are retried with exponential backoff for 24 h; 410 disables the endpoint, and so do 3 days of failures.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a webhook endpoint */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Enabling it again clears `disabled_reason` and the failure streak. Disabling drops the events still waiting for it (replay them later).
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's signing secret
+         * @description Until `previous_secret_expires_at` every event carries two signatures in `webhook-signature`: one with the new secret, one with the old.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a webhook endpoint's delivery attempts */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay a time range of events to a webhook endpoint
+         * @description Queues every logged event in [since, until) of the types the endpoint wants, in log order, with their original webhook-id; at most 100000 per call.
+         */
+        post: operations["replayWebhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -495,6 +595,8 @@ export interface components {
             status: "ok" | "unavailable";
             /** @enum {string} */
             database?: "ok" | "unreachable";
+            /** @description When unavailable: what is wrong, in a sentence (e.g. the embedded PostgreSQL exited and is being started again). */
+            reason?: string;
         };
         Error: {
             error: {
@@ -1197,6 +1299,65 @@ export interface components {
             address: string;
             /** @enum {boolean} */
             deleted: true;
+        };
+        CreatedWebhook: components["schemas"]["Webhook"] & {
+            /**
+             * @description The signing secret (`whsec_…`), shown only now.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        Webhook: {
+            id: string;
+            url: string;
+            events: ("delivered" | "deferred" | "bounced" | "expired" | "cancelled" | "suppressed" | "reception.refused")[];
+            enabled: boolean;
+            /** @description Why Hikyaku disabled the endpoint (410 Gone, or 3 days of failures); null otherwise. */
+            disabled_reason: string | null;
+            /** @description Start of the current run of failed attempts; null after a success. */
+            failing_since: string | null;
+            /** @description After a rotation, until when the previous secret also signs. */
+            previous_secret_expires_at: string | null;
+            created_at: string;
+            updated_at: string;
+        };
+        WebhookList: {
+            data: components["schemas"]["Webhook"][];
+            next_cursor: string | null;
+        };
+        RotatedWebhookSecret: {
+            id: string;
+            /** @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw */
+            secret: string;
+            previous_secret_expires_at: string;
+        };
+        WebhookAttemptPage: {
+            data: components["schemas"]["WebhookAttempt"][];
+            next_cursor: string | null;
+        };
+        WebhookAttempt: {
+            id: number;
+            /**
+             * @description The event's webhook-id header.
+             * @example evt_d1234
+             */
+            webhook_id: string;
+            /** @example delivered */
+            type: string;
+            attempt: number;
+            /** @description The HTTP status; null when no answer came. */
+            status: number | null;
+            /**
+             * @description failed: retries ended after 24 h.
+             * @enum {string}
+             */
+            result: "delivered" | "retrying" | "failed";
+            error: string | null;
+            response_ms: number;
+            time: string;
+        };
+        WebhookReplay: {
+            queued: number;
         };
     };
     responses: never;
@@ -4794,6 +4955,777 @@ export interface operations {
                      *       "error": {
                      *         "code": "rate_limited",
                      *         "message": "This account made 6000 requests in this 60-second window; retry in 12 s.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Where events are POSTed (https, or http). Internal addresses are refused, at creation and at every connect; redirects are not followed.
+                     * @example https://app.example/hooks/hikyaku
+                     */
+                    url: string;
+                    /**
+                     * @description The event types to receive.
+                     * @example [
+                     *       "delivered",
+                     *       "bounced",
+                     *       "expired"
+                     *     ]
+                     */
+                    events: ("delivered" | "deferred" | "bounced" | "expired" | "cancelled" | "suppressed" | "reception.refused")[];
+                    /** @description Default true. */
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Created; the secret is shown once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`, `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_json",
+                     *         "message": "The request body is not valid JSON.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with the current state. Codes: `conflict`, `idempotency_conflict`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "The message has nothing left to cancel: every recipient is final.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Where events are POSTed (https, or http). Internal addresses are refused, at creation and at every connect; redirects are not followed.
+                     * @example https://app.example/hooks/hikyaku
+                     */
+                    url?: string;
+                    /**
+                     * @description The event types to receive.
+                     * @example [
+                     *       "delivered",
+                     *       "bounced",
+                     *       "expired"
+                     *     ]
+                     */
+                    events?: ("delivered" | "deferred" | "bounced" | "expired" | "cancelled" | "suppressed" | "reception.refused")[];
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description Malformed request: the body is not JSON, or not sent as `application/json`. Codes: `invalid_json`, `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "invalid_json",
+                     *         "message": "The request body is not valid JSON.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret, shown once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotatedWebhookSecret"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Default 100. */
+                limit?: number;
+                /** @description `next_cursor` from the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Attempts, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttemptPage"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replayWebhooks: {
+        parameters: {
+            query: {
+                /** @description RFC 3339 time. */
+                since: string;
+                /** @description RFC 3339 time; default now. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReplay"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with the current state. Codes: `conflict`, `idempotency_conflict`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "conflict",
+                     *         "message": "The message has nothing left to cancel: every recipient is final.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
                      *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
                      *       }
                      *     }

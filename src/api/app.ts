@@ -39,6 +39,14 @@ import { usageGet } from "./routes/usage-get.ts";
 import { suppressionsDelete } from "./routes/suppressions-delete.ts";
 import { suppressionsList } from "./routes/suppressions-list.ts";
 import { suppressionsPost } from "./routes/suppressions-post.ts";
+import { webhooksDelete } from "./routes/webhooks-delete.ts";
+import { webhooksDeliveries } from "./routes/webhooks-deliveries.ts";
+import { webhooksGet } from "./routes/webhooks-get.ts";
+import { webhooksList } from "./routes/webhooks-list.ts";
+import { webhooksPatch } from "./routes/webhooks-patch.ts";
+import { webhooksPost } from "./routes/webhooks-post.ts";
+import { webhooksReplay } from "./routes/webhooks-replay.ts";
+import { webhooksRotate } from "./routes/webhooks-rotate.ts";
 
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
@@ -57,6 +65,7 @@ export const OPENAPI_INFO = {
     { name: "SMTP", description: "Credentials for SMTP submission and the source IPs allowed to relay." },
     { name: "Usage", description: "Monthly usage against the quota." },
     { name: "Suppressions", description: "Addresses the account no longer sends to: hard bounces and complaints." },
+    { name: "Webhooks", description: "Signed event notifications (Standard Webhooks) for delivery and intake events." },
     { name: "Admin", description: "Operator routes, authenticated with HIKYAKU_ADMIN_TOKEN." },
     { name: "Operations", description: "Liveness and readiness for load balancers." },
   ],
@@ -110,6 +119,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   for (const r of [messagesBatch, messagesList, messagesReschedule, apiKeysList, adminAccountsList]) app.route("/", r);
   for (const r of [suppressionsList, suppressionsPost, suppressionsDelete]) app.route("/", r);
   app.route("/", metricsRoute);
+  for (const r of [webhooksPost, webhooksList, webhooksGet, webhooksPatch, webhooksDelete, webhooksRotate, webhooksDeliveries, webhooksReplay])
+    app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.route("/", docsRoutes());
   app.route("/", adminConsole());

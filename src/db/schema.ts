@@ -403,3 +403,99 @@ export const consoleSessions = pgTable(
   },
   (t) => [index("console_sessions_expires_idx").on(t.expiresAt)],
 );
+
+// ---- Webhooks (F15) and DSN intents ----
+
+/** An account's webhook endpoint (Standard Webhooks). Secrets are encrypted like DKIM keys. */
+export const webhookEndpoints = pgTable(
+  "webhook_endpoints",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    /** delivered, deferred, bounced, expired, cancelled, suppressed, reception.refused */
+    eventTypes: text("event_types").array().notNull(),
+    enabled: boolean("enabled").notNull().default(true),
+    /** Why the service disabled it (410, or failing for 3 days); null when a user did or it is on. */
+    disabledReason: text("disabled_reason"),
+    secret: bytea("secret").notNull(),
+    /** After a rotation the old secret signs beside the new one until previous_secret_until. */
+    previousSecret: bytea("previous_secret"),
+    previousSecretUntil: ts("previous_secret_until"),
+    /** First failure since the last success: 3 days of failures disable the endpoint. */
+    failingSince: ts("failing_since"),
+    createdAt: ts("created_at").notNull(),
+    updatedAt: ts("updated_at").notNull(),
+  },
+  (t) => [index("webhook_endpoints_account_idx").on(t.accountId)],
+);
+
+/**
+ * The webhook outbox: one row per (endpoint, log event) still to be delivered, written by
+ * row triggers on the log tables in the transaction that writes the event (migration
+ * 0008), so a crash can neither lose one nor invent one. Delivered rows are deleted.
+ */
+export const webhookOutbox = pgTable(
+  "webhook_outbox",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    endpointId: uuid("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
+    /** delivery | reception: which log table event_id points into. */
+    source: text("source").notNull(),
+    eventId: bigint("event_id", { mode: "number" }).notNull(),
+    /** Events of one message are delivered in order; null for intake refusals. */
+    messageId: uuid("message_id"),
+    createdAt: ts("created_at").notNull(),
+    runAt: ts("run_at").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+  },
+  (t) => [
+    index("webhook_outbox_endpoint_idx").on(t.endpointId, t.id),
+    index("webhook_outbox_message_idx").on(t.endpointId, t.messageId, t.id),
+    index("webhook_outbox_run_at_idx").on(t.runAt, t.endpointId),
+  ],
+);
+
+/** Every webhook attempt, for GET /v1/webhooks/{id}/deliveries. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    endpointId: uuid("endpoint_id")
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
+    /** The webhook-id header: the same on every attempt of one event. */
+    webhookId: text("webhook_id").notNull(),
+    eventType: text("event_type").notNull(),
+    attempt: integer("attempt").notNull(),
+    /** The HTTP status, or null when no answer came (error says why). */
+    status: smallint("status"),
+    /** delivered | retrying | failed (gave up after 24 h) | disabled */
+    result: text("result").notNull(),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+    at: ts("at").notNull(),
+  },
+  (t) => [index("webhook_deliveries_endpoint_idx").on(t.endpointId, t.id), index("webhook_deliveries_at_idx").on(t.at)],
+);
+
+/**
+ * A DSN still to be sent, written by recordOutcomes in the statement that records the
+ * failure; a job turns it into exactly one DSN through accept() (idempotent by its id).
+ */
+export const dsnIntents = pgTable("dsn_intents", {
+  id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  accountId: uuid("account_id").notNull(),
+  messageId: uuid("message_id").notNull(),
+  envelopeFrom: text("envelope_from").notNull(),
+  messageCreatedAt: ts("message_created_at").notNull(),
+  /** The failed message's header block, for the DSN's text/rfc822-headers part. */
+  headers: bytea("headers"),
+  /** [{ address, status, diagnostic, remote_mta }] */
+  failures: jsonb("failures").notNull(),
+  createdAt: ts("created_at").notNull(),
+});

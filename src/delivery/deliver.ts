@@ -10,7 +10,7 @@ import { log } from "../logger.ts";
 import { countOutcomes, observeAttempt } from "../metrics/instruments.ts";
 import type { ConnectionPool } from "./connection-pool.ts";
 import { type DestinationOptions, findDestination } from "./destination.ts";
-import { sendDsn } from "./dsn.ts";
+import { sendDsnIntents } from "./dsn-intent.ts";
 import type { Outcome } from "./outcome.ts";
 import { windowEnd } from "./quiet-hours.ts";
 import { type MessageRef, type RecipientOutcome, type RecipientState, type Recorded, recordOutcomes, WAITING_STATES } from "./record.ts";
@@ -95,17 +95,7 @@ async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string,
 
 /** DSN for what just failed; and a cancel that arrived during the attempt stops any retry. */
 async function afterRecord(ctx: DeliveryContext, msg: Claimed, recorded: Recorded, items: RecipientOutcome[]) {
-  if (recorded.failed.length > 0) {
-    const byId = new Map(items.map((i) => [i.recipientId, i.outcome]));
-    await sendDsn(
-      { db: ctx.db, config: ctx.config },
-      msg,
-      recorded.failed.map((f) => {
-        const o = byId.get(f.id);
-        return { address: f.address, action: "failed", status: o?.enhanced ?? "5.0.0", diagnostic: o?.response ?? "", remoteMta: o?.mxHost ?? null };
-      }),
-    );
-  }
+  if (recorded.dsn.length > 0) await sendDsnIntents({ db: ctx.db, config: ctx.config }, recorded.dsn);
   if (recorded.cancelled && items.some((i) => i.event === "deferred")) {
     await cancelWaiting(ctx.db, msg);
   }

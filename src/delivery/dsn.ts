@@ -4,10 +4,7 @@
 // envelope sender (so never a bounce to a bounce), and not when the account turned
 // bounces off.
 import { randomBytes } from "node:crypto";
-import { accept, type AcceptDeps } from "../accept/accept.ts";
-import { parseRaw } from "../accept/raw-message.ts";
 import { now } from "../clock.ts";
-import { log } from "../logger.ts";
 
 export interface FailedRecipient {
   address: string;
@@ -107,18 +104,4 @@ function fold(prefix: string, text: string): string {
 function headerEnd(raw: Buffer): number {
   const i = raw.indexOf("\r\n\r\n");
   return i === -1 ? raw.length : i + 2;
-}
-
-/** Sends a DSN for these failures, unless the message was itself a bounce or the account turned bounces off. */
-export async function sendDsn(deps: AcceptDeps, msg: DsnSource, failed: FailedRecipient[]): Promise<void> {
-  if (msg.envelopeFrom === "" || failed.length === 0) return;
-  const [account] = await deps.db.sql<{ on: boolean }[]>`select bounces_enabled as on from accounts where id = ${msg.accountId}`;
-  if (!account?.on) return;
-  const raw = buildDsn(deps.config.HIKYAKU_HOSTNAME, msg, failed);
-  parseRaw(raw); // a DSN we cannot parse back is a bug: fail loudly here, not at the destination
-  try {
-    await accept(deps, { accountId: msg.accountId, channel: "dsn", sourceIp: null, envelopeFrom: "", internal: true, recipients: [msg.envelopeFrom], raw });
-  } catch (err) {
-    log.error("could not queue a DSN", { message_id: msg.id, err: err as Error });
-  }
 }

@@ -2,7 +2,8 @@
 // round trip, shared with the other calls made at the same moment) it moves recipients
 // to their new state, writes exactly one log event per recipient that actually moved,
 // counts down the message's pending recipients, deletes the message bytes once nothing
-// is pending, and queues the next attempt if any recipient was deferred.
+// is pending, queues the next attempt if any recipient was deferred, and writes the
+// intent of a DSN for the recipients that failed (so a crash cannot lose that DSN).
 import type { Sql, Tx } from "../db/client.ts";
 import { groupCommitPer } from "../db/group-commit.ts";
 import { usageShard } from "../accept/store.ts";
@@ -47,9 +48,11 @@ export interface Recorded {
   cancelled: boolean;
   /** Recipients that this call moved to bounced or expired: they need a DSN. */
   failed: { id: number; address: string; state: "bounced" | "expired" }[];
+  /** The DSN intents written for this message's failures (src/delivery/dsn-intent.ts sends them). */
+  dsn: number[];
 }
 
-const NOTHING: Recorded = { moved: 0, pending: null, cancelled: false, failed: [] };
+const NOTHING: Recorded = { moved: 0, pending: null, cancelled: false, failed: [], dsn: [] };
 
 export async function recordOutcomes(sql: Sql | Tx, msg: MessageRef, items: RecipientOutcome[], opts: RecordOptions): Promise<Recorded> {
   if (items.length === 0) return NOTHING;
@@ -127,6 +130,24 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
     content as (
       delete from message_contents where message_id in (select id from msg where pending = 0)
     ),
+    -- One DSN intent per call that failed recipients, with the header block the DSN
+    -- quotes (read before the content delete beside it: every part sees one snapshot).
+    -- Never for a bounce (empty envelope sender), nor when the account turned bounces off.
+    dsn as (
+      insert into dsn_intents (account_id, message_id, envelope_from, message_created_at, headers, failures, created_at)
+      select k.account_id, k.message_id, k.envelope_sender, g.created_at,
+        (select case when position(decode('0d0a0d0a', 'hex') in mc.raw) > 0
+                then substring(mc.raw from 1 for position(decode('0d0a0d0a', 'hex') in mc.raw) + 1) else mc.raw end
+         from message_contents mc where mc.message_id = k.message_id),
+        jsonb_agg(jsonb_build_object('address', m.address, 'status', coalesce(i.enhanced, '5.0.0'), 'diagnostic', i.response,
+          'remote_mta', i.mx_host) order by m.id),
+        k.at
+      from moved m join input i on i.id = m.id and i.c = m.c join calls k on k.c = m.c
+        join messages g on g.id = k.message_id join accounts a on a.id = k.account_id
+      where m.state in ('bounced', 'expired') and k.envelope_sender <> '' and a.bounces_enabled
+      group by k.c, k.account_id, k.message_id, k.envelope_sender, g.created_at, k.at
+      returning id, message_id
+    ),
     retry as (
       insert into delivery_queue (message_id, run_at, priority)
       select k.message_id, min(k.retry_at), min(k.priority)
@@ -155,7 +176,8 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
       (select pending from msg where msg.id = k.message_id and exists (select 1 from moved m where m.c = k.c)) as pending,
       (select cancelled_at is not null from messages where id = k.message_id) as cancelled,
       (select coalesce(json_agg(json_build_object('id', m.id, 'address', m.address, 'state', m.state)), '[]'::json)
-       from moved m where m.c = k.c and m.state in ('bounced', 'expired')) as failed
+       from moved m where m.c = k.c and m.state in ('bounced', 'expired')) as failed,
+      (select coalesce(json_agg(d.id), '[]'::json) from dsn d where d.message_id = k.message_id) as dsn
     from calls k order by k.c`;
   return [...rows]; // one row per call, in call order
 }

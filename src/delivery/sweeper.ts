@@ -3,27 +3,25 @@
 // expired messages are expired at once; ones left `sending` get a grace minute for an
 // attempt still in flight. recordOutcomes' state guard makes each expiry happen once.
 import { now } from "../clock.ts";
-import type { Claimed, DeliveryContext } from "./deliver.ts";
 import { countOutcomes } from "../metrics/instruments.ts";
-import { sendDsn } from "./dsn.ts";
-import { recordOutcomes, WAITING_STATES } from "./record.ts";
+import type { DeliveryContext } from "./deliver.ts";
+import { sendDsnIntents } from "./dsn-intent.ts";
+import { type MessageRef, recordOutcomes, WAITING_STATES } from "./record.ts";
 import { service } from "./smtp-attempt.ts";
 
 const SENDING_GRACE_MS = 60_000;
 
 export async function sweepExpired(ctx: DeliveryContext, limit = 500): Promise<number> {
   const at = now();
-  const due = await ctx.db.sql<(Omit<Claimed, "recipients"> & { recipients: { id: number; state: string }[] })[]>`
+  const due = await ctx.db.sql<(MessageRef & { recipients: { id: number; state: string }[] })[]>`
     select m.id, m.account_id as "accountId", m.envelope_from as "envelopeFrom", m.source_ip as "sourceIp",
-      m.channel, m.priority, m.tags, m.created_at as "createdAt", m.expires_at as "expiresAt", mc.raw,
-      json_agg(json_build_object('id', r.id, 'state', r.state)) as recipients
+      m.channel, m.priority, m.tags, json_agg(json_build_object('id', r.id, 'state', r.state)) as recipients
     from messages m
     join recipients r on r.message_id = m.id
-    left join message_contents mc on mc.message_id = m.id
     where m.pending > 0 and m.expires_at <= ${at}
       and (r.state = any(${WAITING_STATES}::text[])
            or (r.state = 'sending' and m.expires_at <= ${new Date(at.getTime() - SENDING_GRACE_MS)}))
-    group by m.id, mc.raw
+    group by m.id
     limit ${limit}`;
   let expired = 0;
   const o = service("expired", null, null, null);
@@ -33,16 +31,7 @@ export async function sweepExpired(ctx: DeliveryContext, limit = 500): Promise<n
     await ctx.db.sql`delete from delivery_queue where message_id = ${msg.id}`;
     expired += recorded.moved;
     countOutcomes(items.slice(0, recorded.moved));
-    if (msg.raw && recorded.failed.length > 0) {
-      const failed = recorded.failed.map((f) => ({
-        address: f.address,
-        action: "failed" as const,
-        status: o.enhanced ?? "5.4.7",
-        diagnostic: o.response,
-        remoteMta: null,
-      }));
-      await sendDsn({ db: ctx.db, config: ctx.config }, { ...msg, raw: msg.raw }, failed);
-    }
+    await sendDsnIntents({ db: ctx.db, config: ctx.config }, recorded.dsn);
   }
   return expired;
 }

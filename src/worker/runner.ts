@@ -5,11 +5,16 @@ import { run, type Runner, type Task, type TaskList, type WorkerEvents } from "g
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { workerLogger } from "../db/migrate.ts";
+import { log } from "../logger.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
+import { sendPendingDsns } from "../delivery/dsn-intent.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
+import { deliverEndpoint } from "../webhooks/deliver-webhooks.ts";
+import { pruneWebhookAttempts } from "../webhooks/prune-attempts.ts";
+import { startWebhookDispatcher, WEBHOOK_TASK } from "../webhooks/dispatch-webhooks.ts";
 import { startDispatcher } from "./dispatcher.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 
@@ -39,8 +44,17 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   // Periodic jobs: graphile-worker's cron runs each once per period across all workers.
   const sweep: Task = async () => {
     await sweepExpired(ctx);
+    await sendPendingDsns({ db, config });
+    await pruneWebhookAttempts(db, config.HIKYAKU_LOG_RETENTION_DAYS);
   };
-  const taskList: TaskList = { deliver, sweep, [RETENTION_TASK]: retentionTask(db, config) };
+  // Webhooks never let graphile-worker's retry decide: a failure is logged, the rows stay
+  // due in the outbox, and the dispatcher starts the endpoint's next job.
+  const webhooks: Task = async (payload) => {
+    const endpointId = (payload as { e?: unknown }).e;
+    if (typeof endpointId !== "string") return;
+    await deliverEndpoint({ db, config }, endpointId).catch((err) => log.error("webhook delivery failed", { endpoint_id: endpointId, err: err as Error }));
+  };
+  const taskList: TaskList = { deliver, sweep, [WEBHOOK_TASK]: webhooks, [RETENTION_TASK]: retentionTask(db, config) };
   const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB];
   const events: WorkerEvents = new EventEmitter();
   const poolIds = new Set<string>();
@@ -67,9 +81,13 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   });
   const heartbeat = startHeartbeat(db, poolIds, config.HIKYAKU_HEARTBEAT_SECONDS);
   const dispatcher = startDispatcher(db, { jobBatch: config.HIKYAKU_JOB_BATCH, maxWaitingJobs: config.HIKYAKU_DISPATCH_AHEAD });
+  const webhookDispatcher = startWebhookDispatcher(db);
+  // DSNs whose sending a crash interrupted, at once rather than at the next sweep.
+  void sendPendingDsns({ db, config }, 0).catch((err) => log.error("could not send pending DSNs", { err: err as Error }));
   return {
     async stop() {
       await dispatcher.stop();
+      await webhookDispatcher.stop();
       await runner.stop();
       await heartbeat.stop();
       pool.close();

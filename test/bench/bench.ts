@@ -3,7 +3,10 @@
 // worker processes; sends N messages through POST /v1/messages; waits until every one
 // is delivered; prints accepted/s, delivered/s, API latency p50/p99 and peak RSS.
 //
-//   npm run bench -- --messages 20000 --concurrency 64 [--workers 1] [--scheduled 100000]
+//   npm run bench -- --messages 20000 --concurrency 64 [--workers 1] [--scheduled 100000] [--webhook]
+//
+// --webhook subscribes a receiver on loopback to every `delivered` event and adds the
+// time from each delivery event to its webhook's arrival (p50/p99) to the result.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -23,6 +26,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "64" },
     workers: { type: "string", default: "1" },
     scheduled: { type: "string", default: "0" },
+    webhook: { type: "boolean", default: false },
   },
 });
 const N = Number(args.messages);
@@ -36,6 +40,7 @@ async function main() {
   const db = connect(url, { max: 4 });
   const children: ChildProcess[] = [];
   const sink = await startLightSink();
+  let hooks: Awaited<ReturnType<typeof startWebhookReceiver>> | undefined;
   try {
     await migrate(db, url);
     await db.sql`truncate messages, delivery_queue, delivery_events, reception_events cascade`;
@@ -51,11 +56,13 @@ async function main() {
       HIKYAKU_HOSTNAME: "bench.hikyaku.test",
       // One account sends everything, far faster than the default rate limit allows.
       HIKYAKU_API_RATE_LIMIT: "100000000",
+      ...(args.webhook ? { HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true" } : {}),
     };
     children.push(start({ ...env, HIKYAKU_ROLES: "api" }));
     for (let i = 0; i < Number(args.workers); i++) children.push(start({ ...env, HIKYAKU_ROLES: "worker" }));
     const base = `http://127.0.0.1:${httpPort}`;
     await waitReady(base);
+    hooks = args.webhook ? await startWebhookReceiver(base, key.key) : undefined;
     const body = JSON.stringify({
       from: "Bench <bench@shop.example>",
       to: "someone@dest.example",
@@ -86,6 +93,7 @@ async function main() {
       if (delivered < N - failures) await new Promise((r) => setTimeout(r, 100));
     }
     const deliveredAt = performance.now();
+    if (hooks) await hooks.waitFor(delivered);
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]?.toFixed(1);
     const result = {
@@ -104,9 +112,11 @@ async function main() {
         postgres: postgresCpuSeconds(),
       },
       sink_received: sink.received(),
+      ...(hooks ? { webhooks: hooks.summary() } : {}),
     };
     console.log(JSON.stringify(result, null, 2));
   } finally {
+    hooks?.close();
     for (const c of children) c.kill("SIGTERM");
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
     await sink.close();
@@ -133,6 +143,50 @@ function post(url: string, key: string, body: string): Promise<number> {
   });
 }
 
+/** A webhook receiver on loopback, subscribed to `delivered`: latency = arrival - the event's time. */
+async function startWebhookReceiver(base: string, key: string) {
+  const latencies: number[] = [];
+  const ids = new Set<string>();
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+    });
+    req.on("end", () => {
+      const at = Date.now();
+      ids.add(String(req.headers["webhook-id"]));
+      latencies.push(at - Date.parse(JSON.parse(body).time));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const r = await fetch(`${base}/v1/webhooks`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: `http://127.0.0.1:${port}/hooks`, events: ["delivered"] }),
+  });
+  if (r.status !== 201) throw new Error(`could not create the webhook endpoint: ${r.status} ${await r.text()}`);
+  const started = performance.now();
+  return {
+    async waitFor(n: number) {
+      while (ids.size < n) {
+        if (performance.now() - started > 600_000) throw new Error(`only ${ids.size} of ${n} webhooks after 10 minutes`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    },
+    summary() {
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+      return { received: latencies.length, distinct: ids.size, latency_ms: { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] } };
+    },
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
 function start(env: NodeJS.ProcessEnv): ChildProcess {
   // BENCH_PROFILE=dir writes a V8 CPU profile of each service process there.
   const prof = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
@@ -141,7 +195,8 @@ function start(env: NodeJS.ProcessEnv): ChildProcess {
 }
 
 async function waitReady(base: string) {
-  for (let i = 0; i < 200; i++) {
+  // A minute: on a loaded shared machine the api process can take that long to start.
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`${base}/readyz`)).ok) return;
     } catch {}

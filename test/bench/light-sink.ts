@@ -7,17 +7,21 @@ import net from "node:net";
 export interface LightSink {
   port: number;
   received(): number;
+  /** Copies received per recipient address (each message's first RCPT TO). */
+  copies(): Map<string, number>;
   close(): Promise<void>;
 }
 
 export async function startLightSink(host = "127.0.0.1"): Promise<LightSink> {
   let count = 0;
+  const copies = new Map<string, number>();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     let inData = false;
+    let rcpt = "";
     let buffered = "";
     socket.write("220 sink ESMTP\r\n");
     socket.on("data", (chunk) => {
@@ -33,6 +37,8 @@ export async function startLightSink(host = "127.0.0.1"): Promise<LightSink> {
           buffered = buffered.slice(end + 5);
           inData = false;
           count++;
+          copies.set(rcpt, (copies.get(rcpt) ?? 0) + 1);
+          rcpt = "";
           replies += "250 2.0.0 queued\r\n";
           continue;
         }
@@ -40,6 +46,7 @@ export async function startLightSink(host = "127.0.0.1"): Promise<LightSink> {
         if (nl === -1) break;
         const line = buffered.slice(0, nl).toUpperCase();
         buffered = buffered.slice(nl + 2);
+        if (line.startsWith("RCPT") && !rcpt) rcpt = line.slice(line.indexOf("<") + 1, line.lastIndexOf(">"));
         if (line.startsWith("EHLO")) replies += "250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n";
         else if (line.startsWith("DATA")) {
           inData = true;
@@ -57,6 +64,7 @@ export async function startLightSink(host = "127.0.0.1"): Promise<LightSink> {
   return {
     port: (server.address() as net.AddressInfo).port,
     received: () => count,
+    copies: () => copies,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));

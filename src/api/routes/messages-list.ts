@@ -2,10 +2,10 @@
 // Each row is a summary; GET /v1/messages/{id} has every recipient.
 import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "../../errors.ts";
+import { PRIORITY } from "../../messages/get-message.ts";
 import { listMessages, MESSAGE_STATES } from "../../messages/list-messages.ts";
 import { router } from "../context.ts";
 import { bearerAuth, CursorParam, errorResponses, limitParam, page } from "../openapi-parts.ts";
-import { PRIORITY } from "../../messages/get-message.ts";
 
 const MessageSummarySchema = z
   .object({
