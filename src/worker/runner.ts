@@ -56,29 +56,32 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   };
   const taskList: TaskList = { deliver, sweep, [WEBHOOK_TASK]: webhooks, [RETENTION_TASK]: retentionTask(db, config) };
   const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB];
-  const events: WorkerEvents = new EventEmitter();
   const poolIds = new Set<string>();
-  events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));
   const concurrency = config.HIKYAKU_WORKER_CONCURRENCY;
-  const runner: Runner = await run({
-    taskList,
-    crontab: crontab.join("\n"),
-    events,
-    noHandleSignals: true,
-    logger: workerLogger,
-    preset: {
-      worker: {
-        connectionString: url,
-        concurrentJobs: concurrency,
-        maxPoolSize: Math.min(concurrency + 4, 40),
-        pollInterval: 1000,
-        // Batch job fetches, except for a tiny worker where strict priority matters more.
-        ...(concurrency >= 4 ? { localQueue: { size: concurrency, ttl: 30_000 } } : {}),
-        completeJobBatchDelay: 5,
-        failJobBatchDelay: 5,
+  const startRunner = async (): Promise<Runner> => {
+    const events: WorkerEvents = new EventEmitter();
+    events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));
+    return run({
+      taskList,
+      crontab: crontab.join("\n"),
+      events,
+      noHandleSignals: true,
+      logger: workerLogger,
+      preset: {
+        worker: {
+          connectionString: url,
+          concurrentJobs: concurrency,
+          maxPoolSize: Math.min(concurrency + 4, 40),
+          pollInterval: 1000,
+          // Batch job fetches, except for a tiny worker where strict priority matters more.
+          ...(concurrency >= 4 ? { localQueue: { size: concurrency, ttl: 30_000 } } : {}),
+          completeJobBatchDelay: 5,
+          failJobBatchDelay: 5,
+        },
       },
-    },
-  });
+    });
+  };
+  const runner = await keepRunning(startRunner, poolIds);
   const heartbeat = startHeartbeat(db, poolIds, config.HIKYAKU_HEARTBEAT_SECONDS);
   const dispatcher = startDispatcher(db, { jobBatch: config.HIKYAKU_JOB_BATCH, maxWaitingJobs: config.HIKYAKU_DISPATCH_AHEAD });
   const webhookDispatcher = startWebhookDispatcher(db);
@@ -91,6 +94,52 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
       await runner.stop();
       await heartbeat.stop();
       pool.close();
+    },
+  };
+}
+
+/**
+ * graphile-worker's Runner stops for good when its pool loses the database (a PostgreSQL
+ * restart, say), and the process would go on without a worker. A runner that stops
+ * without being asked to is started again, with new pool ids: the old ones stop beating,
+ * so the heartbeat unlocks whatever they held, as for a killed process.
+ */
+async function keepRunning(start: () => Promise<Runner>, poolIds: Set<string>): Promise<{ stop(): Promise<void> }> {
+  let stopping = false;
+  let current = await start();
+  let retry: NodeJS.Timeout | undefined;
+  const watch = (runner: Runner) => {
+    runner.promise.then(
+      () => restart(runner, undefined),
+      (err: unknown) => restart(runner, err),
+    );
+  };
+  const restart = (runner: Runner, err: unknown) => {
+    if (stopping || runner !== current) return;
+    log.error("the job runner stopped; starting a new one", { err: err instanceof Error ? err : undefined });
+    poolIds.clear();
+    const again = () => {
+      retry = undefined;
+      if (stopping) return;
+      start().then(
+        (next) => {
+          current = next;
+          watch(next);
+        },
+        (e: unknown) => {
+          log.warn("could not start the job runner yet; retrying in 2 s", { err: e as Error });
+          retry = setTimeout(again, 2000);
+        },
+      );
+    };
+    retry = setTimeout(again, 1000);
+  };
+  watch(current);
+  return {
+    async stop() {
+      stopping = true;
+      clearTimeout(retry);
+      await current.stop().catch(() => {});
     },
   };
 }
