@@ -493,7 +493,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List webhook endpoints */
+        /**
+         * List webhook endpoints
+         * @description Every webhook endpoint of the account, enabled or not. An account has at most 10, so they always fit on one page and `next_cursor` is null; the answer has the same `{ data, next_cursor }` shape as every list.
+         */
         get: operations["listWebhooks"];
         put?: never;
         /**
@@ -514,11 +517,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a webhook endpoint */
+        /**
+         * Get a webhook endpoint
+         * @description One endpoint of the account. When Hikyaku disabled it (a 410 Gone answer, or 3 days of failures), `disabled_reason` says why; `failing_since` shows a run of failed attempts still under way.
+         */
         get: operations["getWebhook"];
         put?: never;
         post?: never;
-        /** Delete a webhook endpoint */
+        /**
+         * Delete a webhook endpoint
+         * @description Deletes the endpoint together with the events still waiting for it and its attempt history; nothing more is sent to its URL. This cannot be undone.
+         */
         delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
@@ -556,7 +565,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a webhook endpoint's delivery attempts */
+        /**
+         * List a webhook endpoint's delivery attempts
+         * @description Every attempt to deliver an event to the endpoint, newest first, one page at a time: which event, the HTTP status of the answer (null when none came), how long it took, and whether it will be retried.
+         */
         get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
@@ -1323,6 +1335,10 @@ export interface components {
         };
         WebhookList: {
             data: components["schemas"]["Webhook"][];
+            /**
+             * @description Pass as `cursor` to read the next page; null on the last page.
+             * @example null
+             */
             next_cursor: string | null;
         };
         RotatedWebhookSecret: {
@@ -1333,6 +1349,10 @@ export interface components {
         };
         WebhookAttemptPage: {
             data: components["schemas"]["WebhookAttempt"][];
+            /**
+             * @description Pass as `cursor` to read the next page; null on the last page.
+             * @example null
+             */
             next_cursor: string | null;
         };
         WebhookAttempt: {
@@ -4997,6 +5017,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+                     *           "url": "https://app.example/hooks/hikyaku",
+                     *           "events": [
+                     *             "delivered",
+                     *             "bounced",
+                     *             "expired"
+                     *           ],
+                     *           "enabled": true,
+                     *           "disabled_reason": null,
+                     *           "failing_since": null,
+                     *           "previous_secret_expires_at": null,
+                     *           "created_at": "2026-12-01T09:00:00.000Z",
+                     *           "updated_at": "2026-12-01T09:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookList"];
                 };
             };
@@ -5047,6 +5089,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "url": "https://app.example/hooks/hikyaku",
+                 *       "events": [
+                 *         "delivered",
+                 *         "bounced",
+                 *         "expired"
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Where events are POSTed (https, or http). Internal addresses are refused, at creation and at every connect; redirects are not followed.
@@ -5074,6 +5126,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+                     *       "url": "https://app.example/hooks/hikyaku",
+                     *       "events": [
+                     *         "delivered",
+                     *         "bounced",
+                     *         "expired"
+                     *       ],
+                     *       "enabled": true,
+                     *       "disabled_reason": null,
+                     *       "failing_since": null,
+                     *       "previous_secret_expires_at": null,
+                     *       "created_at": "2026-12-01T09:00:00.000Z",
+                     *       "updated_at": "2026-12-01T09:00:00.000Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CreatedWebhook"];
                 };
             };
@@ -5187,6 +5257,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+                     *       "url": "https://app.example/hooks/hikyaku",
+                     *       "events": [
+                     *         "delivered",
+                     *         "bounced",
+                     *         "expired"
+                     *       ],
+                     *       "enabled": true,
+                     *       "disabled_reason": null,
+                     *       "failing_since": null,
+                     *       "previous_secret_expires_at": null,
+                     *       "created_at": "2026-12-01T09:00:00.000Z",
+                     *       "updated_at": "2026-12-01T09:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
@@ -5333,6 +5420,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "events": [
+                 *         "delivered",
+                 *         "bounced",
+                 *         "expired",
+                 *         "suppressed"
+                 *       ],
+                 *       "enabled": true
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Where events are POSTed (https, or http). Internal addresses are refused, at creation and at every connect; redirects are not followed.
@@ -5359,6 +5457,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+                     *       "url": "https://app.example/hooks/hikyaku",
+                     *       "events": [
+                     *         "delivered",
+                     *         "bounced",
+                     *         "expired",
+                     *         "suppressed"
+                     *       ],
+                     *       "enabled": true,
+                     *       "disabled_reason": null,
+                     *       "failing_since": null,
+                     *       "previous_secret_expires_at": null,
+                     *       "created_at": "2026-12-01T09:00:00.000Z",
+                     *       "updated_at": "2026-12-01T09:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
@@ -5473,6 +5589,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                     *       "previous_secret_expires_at": "2026-12-02T09:00:00.000Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RotatedWebhookSecret"];
                 };
             };
@@ -5536,10 +5659,10 @@ export interface operations {
     listWebhookDeliveries: {
         parameters: {
             query?: {
-                /** @description Default 100. */
+                /** @description Page size, 1-500 (default 100). */
                 limit?: number;
-                /** @description `next_cursor` from the previous page. */
-                cursor?: string;
+                /** @description Opaque position from the previous page's `next_cursor`; leave out for the first page. Pass it unchanged. */
+                cursor?: components["schemas"]["Cursor"];
             };
             header?: never;
             path: {
@@ -5555,6 +5678,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": 4812,
+                     *           "webhook_id": "evt_d1234",
+                     *           "type": "delivered",
+                     *           "attempt": 2,
+                     *           "status": 200,
+                     *           "result": "delivered",
+                     *           "error": null,
+                     *           "response_ms": 87,
+                     *           "time": "2026-12-01T09:00:05.000Z"
+                     *         },
+                     *         {
+                     *           "id": 4807,
+                     *           "webhook_id": "evt_d1234",
+                     *           "type": "delivered",
+                     *           "attempt": 1,
+                     *           "status": 500,
+                     *           "result": "retrying",
+                     *           "error": "HTTP 500",
+                     *           "response_ms": 112,
+                     *           "time": "2026-12-01T09:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookAttemptPage"];
                 };
             };
@@ -5656,6 +5808,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "queued": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookReplay"];
                 };
             };

@@ -37,3 +37,18 @@ export const WebhookSchema = z
 export const CreatedWebhookSchema = WebhookSchema.extend({
   secret: z.string().openapi({ description: "The signing secret (`whsec_…`), shown only now.", example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }),
 }).openapi("CreatedWebhook");
+
+/** An endpoint as the webhook routes answer it, for the examples. */
+export const WEBHOOK_EXAMPLE = {
+  id: "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+  url: "https://app.example/hooks/hikyaku",
+  events: ["delivered", "bounced", "expired"],
+  enabled: true,
+  disabled_reason: null,
+  failing_since: null,
+  previous_secret_expires_at: null,
+  created_at: "2026-12-01T09:00:00.000Z",
+  updated_at: "2026-12-01T09:00:00.000Z",
+};
+
+export const CREATED_WEBHOOK_EXAMPLE = { ...WEBHOOK_EXAMPLE, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" };

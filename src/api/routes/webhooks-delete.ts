@@ -11,6 +11,8 @@ const route = createRoute({
   operationId: "deleteWebhook",
   tags: ["Webhooks"],
   summary: "Delete a webhook endpoint",
+  description:
+    "Deletes the endpoint together with the events still waiting for it and its attempt history; nothing more is sent to its URL. This cannot be undone.",
   security: bearerAuth,
   request: { params: WebhookIdParam },
   responses: { 204: { description: "Deleted." }, ...errorResponses(401, 404) },

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { listDeliveries } from "../../webhooks/list-deliveries.ts";
 import { router } from "../context.ts";
-import { bearerAuth, errorResponses } from "../openapi-parts.ts";
+import { bearerAuth, CursorParam, errorResponses, limitParam, page } from "../openapi-parts.ts";
 import { WebhookIdParam } from "./webhook-schemas.ts";
 
 const AttemptSchema = z
@@ -25,18 +25,51 @@ const route = createRoute({
   operationId: "listWebhookDeliveries",
   tags: ["Webhooks"],
   summary: "List a webhook endpoint's delivery attempts",
+  description:
+    "Every attempt to deliver an event to the endpoint, newest first, one page at a time: which event, the HTTP status of the answer (null when none came), how long it took, and whether it will be retried.",
   security: bearerAuth,
   request: {
     params: WebhookIdParam,
     query: z.object({
-      limit: z.coerce.number().int().min(1).max(500).optional().openapi({ description: "Default 100." }),
-      cursor: z.string().max(20).optional().openapi({ description: "`next_cursor` from the previous page." }),
+      limit: limitParam(500, 100),
+      cursor: CursorParam,
     }),
   },
   responses: {
     200: {
       description: "Attempts, newest first.",
-      content: { "application/json": { schema: z.object({ data: z.array(AttemptSchema), next_cursor: z.string().nullable() }).openapi("WebhookAttemptPage") } },
+      content: {
+        "application/json": {
+          schema: page(AttemptSchema, "WebhookAttemptPage"),
+          example: {
+            data: [
+              {
+                id: 4812,
+                webhook_id: "evt_d1234",
+                type: "delivered",
+                attempt: 2,
+                status: 200,
+                result: "delivered",
+                error: null,
+                response_ms: 87,
+                time: "2026-12-01T09:00:05.000Z",
+              },
+              {
+                id: 4807,
+                webhook_id: "evt_d1234",
+                type: "delivered",
+                attempt: 1,
+                status: 500,
+                result: "retrying",
+                error: "HTTP 500",
+                response_ms: 112,
+                time: "2026-12-01T09:00:00.000Z",
+              },
+            ],
+            next_cursor: null,
+          },
+        },
+      },
     },
     ...errorResponses(401, 404, 422),
   },
@@ -44,6 +77,6 @@ const route = createRoute({
 
 export const webhooksDeliveries = router().openapi(route, async (c) => {
   const q = c.req.valid("query");
-  const page = await listDeliveries(c.get("deps").db, c.get("account").id, c.req.valid("param").id, { limit: q.limit ?? 100, cursor: q.cursor });
+  const page = await listDeliveries(c.get("deps").db, c.get("account").id, c.req.valid("param").id, { limit: q.limit, cursor: q.cursor });
   return c.json(page, 200);
 });

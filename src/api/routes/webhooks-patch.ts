@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { updateEndpoint } from "../../webhooks/endpoints.ts";
 import { router } from "../context.ts";
 import { bearerAuth, errorResponses } from "../openapi-parts.ts";
-import { WebhookEvents, WebhookIdParam, WebhookSchema, WebhookUrl } from "./webhook-schemas.ts";
+import { WEBHOOK_EXAMPLE, WebhookEvents, WebhookIdParam, WebhookSchema, WebhookUrl } from "./webhook-schemas.ts";
 
 const route = createRoute({
   method: "patch",
@@ -18,11 +18,20 @@ const route = createRoute({
     body: {
       required: true,
       content: {
-        "application/json": { schema: z.strictObject({ url: WebhookUrl.optional(), events: WebhookEvents.optional(), enabled: z.boolean().optional() }) },
+        "application/json": {
+          schema: z.strictObject({ url: WebhookUrl.optional(), events: WebhookEvents.optional(), enabled: z.boolean().optional() }),
+          example: { events: ["delivered", "bounced", "expired", "suppressed"], enabled: true },
+        },
       },
     },
   },
-  responses: { 200: { description: "The endpoint.", content: { "application/json": { schema: WebhookSchema } } }, ...errorResponses(400, 401, 404, 422) },
+  responses: {
+    200: {
+      description: "The endpoint.",
+      content: { "application/json": { schema: WebhookSchema, example: { ...WEBHOOK_EXAMPLE, events: ["delivered", "bounced", "expired", "suppressed"] } } },
+    },
+    ...errorResponses(400, 401, 404, 422),
+  },
 });
 
 export const webhooksPatch = router().openapi(route, async (c) => {

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createEndpoint } from "../../webhooks/endpoints.ts";
 import { router } from "../context.ts";
 import { bearerAuth, errorResponses } from "../openapi-parts.ts";
-import { CreatedWebhookSchema, WebhookEvents, WebhookUrl } from "./webhook-schemas.ts";
+import { CREATED_WEBHOOK_EXAMPLE, CreatedWebhookSchema, WebhookEvents, WebhookUrl } from "./webhook-schemas.ts";
 
 const route = createRoute({
   method: "post",
@@ -20,12 +20,16 @@ const route = createRoute({
       content: {
         "application/json": {
           schema: z.strictObject({ url: WebhookUrl, events: WebhookEvents, enabled: z.boolean().optional().openapi({ description: "Default true." }) }),
+          example: { url: "https://app.example/hooks/hikyaku", events: ["delivered", "bounced", "expired"] },
         },
       },
     },
   },
   responses: {
-    201: { description: "Created; the secret is shown once.", content: { "application/json": { schema: CreatedWebhookSchema } } },
+    201: {
+      description: "Created; the secret is shown once.",
+      content: { "application/json": { schema: CreatedWebhookSchema, example: CREATED_WEBHOOK_EXAMPLE } },
+    },
     ...errorResponses(400, 401, 409, 422),
   },
 });

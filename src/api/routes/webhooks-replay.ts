@@ -23,7 +23,10 @@ const route = createRoute({
     }),
   },
   responses: {
-    202: { description: "Queued.", content: { "application/json": { schema: z.object({ queued: z.number().int() }).openapi("WebhookReplay") } } },
+    202: {
+      description: "Queued.",
+      content: { "application/json": { schema: z.object({ queued: z.number().int() }).openapi("WebhookReplay"), example: { queued: 42 } } },
+    },
     ...errorResponses(401, 404, 409, 422),
   },
 });

@@ -27,6 +27,11 @@ const route = createRoute({
               previous_secret_expires_at: z.string(),
             })
             .openapi("RotatedWebhookSecret"),
+          example: {
+            id: "01936c2e-7b1a-7c3e-9a4b-2f1d3c4b5a69",
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            previous_secret_expires_at: "2026-12-02T09:00:00.000Z",
+          },
         },
       },
     },
