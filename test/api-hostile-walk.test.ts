@@ -379,9 +379,12 @@ async function fingerprint(): Promise<Record<string, string>> {
   const tables = ["accounts", "api_keys", "messages", "message_contents", "recipients", "delivery_queue", "delivery_events", "idempotency_keys"];
   tables.push("source_ips", "smtp_credentials", "domains", "dkim_keys", "usage_counters");
   const out: Record<string, string> = {};
+  // Using a key stamps its last_used_at: that is bookkeeping, not something the request stored.
+  const rowText: Record<string, string> = { api_keys: "(t.id, t.account_id, t.prefix, t.hash, t.name, t.created_at, t.revoked_at)::text" };
   for (const t of tables) {
+    const text = rowText[t] ?? "t::text";
     const [row] = await hk.service.db.sql.unsafe(
-      `select count(*)::text || ':' || coalesce(md5(string_agg(t::text, '|' order by t::text)), '') as f from ${t} t`,
+      `select count(*)::text || ':' || coalesce(md5(string_agg(${text}, '|' order by ${text})), '') as f from ${t} t`,
     );
     out[t] = row?.f as string;
   }
@@ -394,6 +397,8 @@ async function fingerprint(): Promise<Record<string, string>> {
 function checkRefusal(o: Operation, c: { what: string; field?: string; codes?: string[]; mayPass?: boolean }, a: Answer): string | undefined {
   const where = `${o.method} ${o.path} with ${c.what}: ${a.status} ${a.text.slice(0, 300)}`;
   if (c.mayPass && a.status >= 200 && a.status < 300) return undefined;
+  const items = batchItemErrors(o, a);
+  if (items) return checkItemErrors(where, c, items);
   if (a.status < 400 || a.status >= 500) return where;
   let body: any;
   try {
@@ -408,6 +413,34 @@ function checkRefusal(o: Operation, c: { what: string; field?: string; codes?: s
   if (e.code === "internal" || e.code === "unavailable") return where;
   if (c.field !== undefined && e.field !== c.field) return `${where} (field ${e.field}, expected ${c.field})`;
   if (c.codes && !c.codes.includes(e.code)) return `${where} (code ${e.code}, expected ${c.codes.join(" or ")})`;
+  return undefined;
+}
+
+/**
+ * A batch answers 200 with one result per item, so that one bad item does not refuse the
+ * others: a hostile item is refused when its own result is an error in the error shape.
+ */
+function batchItemErrors(o: Operation, a: Answer): { index: number; error: any }[] | undefined {
+  if (!(o.method === "POST" && o.path === "/v1/messages/batch" && a.status === 200)) return undefined;
+  try {
+    const data = JSON.parse(a.text)?.data;
+    return Array.isArray(data) && data.length > 0 ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkItemErrors(where: string, c: { field?: string; codes?: string[] }, items: { index: number; error: any }[]): string | undefined {
+  for (const item of items) {
+    const e = item.error;
+    if (typeof e?.code !== "string" || typeof e.message !== "string" || !/^req_/.test(e.request_id))
+      return `${where} (item ${item.index} not refused in the error shape)`;
+    if (e.code === "internal" || e.code === "unavailable") return where;
+    // Inside an item the field is named from the item itself: messages[0].from is "from".
+    const field = c.field?.replace(/^messages\[\d+\]\.?/, "");
+    const top = (f: string) => f.split(/[.[]/)[0];
+    if (field && e.field !== undefined && top(e.field) !== top(field)) return `${where} (field ${e.field}, expected ${field})`;
+  }
   return undefined;
 }
 
