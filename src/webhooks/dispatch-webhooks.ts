@@ -3,7 +3,7 @@
 // a time (so per-message order holds); the job drains what is due and ends.
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
-import { log } from "../logger.ts";
+import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 
 const LOCK = 7_311_2027;
 export const WEBHOOK_TASK = "webhooks";
@@ -27,31 +27,14 @@ export async function dispatchWebhooksOnce(db: Db): Promise<number> {
 }
 
 /** Polls for due webhooks until stopped. */
-export function startWebhookDispatcher(db: Db, pollMs = 100): { stop(): Promise<void> } {
-  let running = true;
-  let wake: (() => void) | undefined;
-  const loop = (async () => {
-    while (running) {
-      let pause = pollMs;
-      try {
-        await dispatchWebhooksOnce(db);
-      } catch (err) {
-        log.error("webhook dispatcher failed; retrying in a second", { err: err as Error });
-        pause = 1000;
-      }
-      if (running) {
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, pause);
-        });
-      }
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      wake?.();
-      await loop;
+export function startWebhookDispatcher(db: Db, pollMs = 100): PollLoop {
+  // Each pass starts every endpoint's job; the jobs drain it, so the loop always sleeps.
+  return startPollLoop(
+    "webhook dispatcher",
+    async () => {
+      await dispatchWebhooksOnce(db);
+      return false;
     },
-  };
+    pollMs,
+  );
 }

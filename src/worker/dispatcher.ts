@@ -3,7 +3,7 @@
 // NOTIFY serialises commits) and no committed message can miss its job.
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
-import { log } from "../logger.ts";
+import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 
 const LOCK = 7_311_2026;
 export const PRIORITIES = { high: -10, normal: 0, bulk: 10 } as const;
@@ -56,32 +56,6 @@ export async function dispatchOnce(db: Db, opts: DispatchOptions): Promise<numbe
 }
 
 /** Runs the dispatcher until stopped: straight on while there is work, polling when idle. */
-export function startDispatcher(db: Db, opts: DispatchOptions & { idleMs?: number }): { stop(): Promise<void> } {
-  let running = true;
-  let wake: (() => void) | undefined;
-  const loop = (async () => {
-    while (running) {
-      let moved = 0;
-      let pause = opts.idleMs ?? 50;
-      try {
-        moved = await dispatchOnce(db, opts);
-      } catch (err) {
-        log.error("dispatcher failed; retrying in a second", { err: err as Error });
-        pause = 1000;
-      }
-      if (moved === 0 && running) {
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, pause);
-        });
-      }
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      wake?.();
-      await loop;
-    },
-  };
+export function startDispatcher(db: Db, opts: DispatchOptions & { idleMs?: number }): PollLoop {
+  return startPollLoop("dispatcher", async () => (await dispatchOnce(db, opts)) > 0, opts.idleMs ?? 50);
 }
