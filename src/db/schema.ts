@@ -499,3 +499,15 @@ export const dsnIntents = pgTable("dsn_intents", {
   failures: jsonb("failures").notNull(),
   createdAt: ts("created_at").notNull(),
 });
+
+/**
+ * The operator's destination policies (F10): per recipient domain or `*`, the settings
+ * given through PUT /v1/admin/destination-policies/{domain}. A field left out keeps the
+ * built-in value (src/delivery/destination-policy.ts).
+ */
+export const destinationPolicies = pgTable("destination_policies", {
+  domain: text("domain").primaryKey(),
+  /** PolicySettings fields, and mx_suffixes, as given. */
+  settings: jsonb("settings").notNull(),
+  updatedAt: ts("updated_at").notNull(),
+});

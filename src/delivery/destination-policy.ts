@@ -69,7 +69,7 @@ export function resolvePolicy(domain: string, mxHosts: string[], overrides: Over
   for (const name of new Set([...overrides.keys(), ...BUILT_IN.keys()])) {
     if (name === "*") continue;
     const p = policyNamed(name, overrides);
-    if (p && p.policy.mx_suffixes.some((s) => hosts.some((h) => h.endsWith(s)))) return p;
+    if (p?.policy.mx_suffixes.some((s) => hosts.some((h) => h.endsWith(s)))) return p;
   }
   const fallback = policyNamed("*", overrides) ?? { policy: BUILT_IN.get("*") as DestinationPolicy, key: "*", overridden: false };
   return { ...fallback, key: `*:${mxGroup(hosts[0] ?? d)}` };

@@ -1,0 +1,78 @@
+// The operator's destination policies, read from destination_policies and kept in
+// memory, so that finding a domain's policy on the delivery path costs no query. Every
+// process re-reads the table when it changes (a one-row probe each second), so a PUT
+// is in force everywhere within about a second.
+import type { Db } from "../db/client.ts";
+import { log } from "../logger.ts";
+import { type Overrides, type PolicySettings, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
+
+export type OverrideSettings = Partial<PolicySettings> & { mx_suffixes?: string[] };
+
+export class PolicyStore {
+  private overrides: Overrides = new Map();
+  private fingerprint = "";
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly db: Db) {}
+
+  /** Reads the table once, then follows its changes until stop(). */
+  static async start(db: Db, pollMs = 1000): Promise<PolicyStore> {
+    const store = new PolicyStore(db);
+    await store.refresh();
+    const tick = () => {
+      store.timer = setTimeout(() => {
+        store
+          .refresh()
+          .catch((err) => log.warn("could not re-read destination policies", { err: err as Error }))
+          .finally(() => {
+            if (store.timer) tick();
+          });
+      }, pollMs);
+      store.timer.unref();
+    };
+    tick();
+    return store;
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The policy and budget key for mail to `domain` through `mxHosts`. */
+  resolve(domain: string, mxHosts: string[]): ResolvedPolicy {
+    return resolvePolicy(domain, mxHosts, this.overrides);
+  }
+
+  current(): Overrides {
+    return this.overrides;
+  }
+
+  /** Re-reads the overrides if the table changed since the last read. */
+  async refresh(): Promise<void> {
+    const [probe] = await this.db.sql<{ f: string }[]>`
+      select count(*)::text || '/' || coalesce(max(updated_at)::text, '') || '/' || coalesce(sum(hashtext(domain || settings::text)), 0)::text as f
+      from destination_policies`;
+    if (probe?.f === this.fingerprint) return;
+    this.overrides = await readOverrides(this.db);
+    this.fingerprint = probe?.f ?? "";
+  }
+}
+
+export async function readOverrides(db: Db): Promise<Overrides> {
+  const rows = await db.sql<{ domain: string; settings: OverrideSettings }[]>`select domain, settings from destination_policies`;
+  return new Map(rows.map((r) => [r.domain, r.settings]));
+}
+
+/** Sets (replaces) the operator's settings for `domain` (a recipient domain, or `*`). */
+export async function setOverride(db: Db, domain: string, settings: OverrideSettings): Promise<void> {
+  await db.sql`
+    insert into destination_policies (domain, settings, updated_at) values (${domain}, ${db.sql.json(settings as never)}, clock_timestamp())
+    on conflict (domain) do update set settings = excluded.settings, updated_at = excluded.updated_at`;
+}
+
+/** Removes the operator's settings for `domain`; false if there were none. */
+export async function deleteOverride(db: Db, domain: string): Promise<boolean> {
+  const rows = await db.sql`delete from destination_policies where domain = ${domain} returning domain`;
+  return rows.length > 0;
+}
