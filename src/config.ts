@@ -141,6 +141,14 @@ export const configSchema = z.object({
   HIKYAKU_HEARTBEAT_SECONDS: z.coerce.number().min(0.2).max(60).default(10),
   /** Timeout for one SMTP connection stage (connect, greeting, each reply), in seconds. */
   HIKYAKU_SMTP_TIMEOUT: z.coerce.number().min(1).max(600).default(60),
+  /** Destination shaping: how long a destination's budget pauses after a slow-down reply (421, "too many", "try later"), in seconds. */
+  HIKYAKU_SHAPING_BACKOFF_SECONDS: z.coerce.number().min(0.1).max(3600).default(60),
+  /** Destination shaping: after the pause, a halved rate doubles back every this many seconds until it is whole. */
+  HIKYAKU_SHAPING_RECOVER_SECONDS: z.coerce.number().min(0.1).max(86_400).default(300),
+  /** Destination shaping: the first suspension of a destination that refused every connection 3 times in a row; each next one doubles. */
+  HIKYAKU_SHAPING_SUSPEND_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
+  /** Destination shaping: the longest suspension, in seconds. */
+  HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS: z.coerce.number().min(0.1).max(86_400).default(600),
   /** SMTP intake: a session that is still open after this many seconds is closed (slow clients). */
   HIKYAKU_SMTP_SESSION_SECONDS: seconds(1, 86_400).default(600),
   /** SMTP intake: seconds a client may stay silent while it owes the next command or data. */

@@ -173,6 +173,22 @@ export const serviceCodeMeaning: Record<ServiceCode, Text> = {
   },
   protocol_error: { ja: "宛先が SMTP の手順に沿わない応答をしました(再試行します)", en: "the destination answered outside the SMTP protocol (retried)" },
   internal_error: { ja: "飛脚の内部エラーです(再試行します)", en: "Hikyaku failed internally (retried)" },
+  shaped: {
+    ja: "宛先の送信レート制限(毎分の通数)のため待機中です(試行回数に数えません)",
+    en: "held back by the destination's rate limit (not counted as an attempt)",
+  },
+  destination_busy: {
+    ja: "宛先への接続がすべて使用中のため待機中です(試行回数に数えません)",
+    en: "every connection the destination allows is in use (not counted as an attempt)",
+  },
+  destination_backoff: {
+    ja: "宛先から減速を求められたため、しばらく送信レートを下げています(試行回数に数えません)",
+    en: "the destination asked to slow down; its rate is reduced for a while (not counted as an attempt)",
+  },
+  destination_suspended: {
+    ja: "宛先がすべての接続を拒否したため、しばらく送信を止めています(試行回数に数えません)",
+    en: "the destination refused every connection; paused for a while (not counted as an attempt)",
+  },
   expired: { ja: "配信できないまま有効期限が過ぎました", en: "the message's lifetime passed before it could be delivered" },
   cancelled: { ja: "配信前に送信者が取り消しました", en: "cancelled by the sender before delivery" },
   suppressed: {

@@ -1,7 +1,22 @@
 // The database schema: the only state the service has. drizzle-kit turns changes here
 // into migrations under drizzle/.
 import { sql } from "drizzle-orm";
-import { bigint, boolean, customType, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  boolean,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => "bytea" });
 /** A 64-bit transaction id; read it as text (postgres.js has no parser for it). */
@@ -511,3 +526,63 @@ export const destinationPolicies = pgTable("destination_policies", {
   settings: jsonb("settings").notNull(),
   updatedAt: ts("updated_at").notNull(),
 });
+
+/**
+ * The shared state of each destination budget (F10; src/delivery/shaper.ts): the rate
+ * schedule every worker process draws from, the backoff after slow-down replies, the
+ * suspension of a destination that refuses connections, and where parked messages
+ * queue up. A row exists once a budget was limited, backed off or failed.
+ */
+export const destinationState = pgTable("destination_state", {
+  key: text("key").primaryKey(),
+  /** The policy's messages_per_minute as of the last grant (for the live state); null: no limit. */
+  limitPerMinute: integer("limit_per_minute"),
+  /** For a budget without a limit that was backed off: the rate observed then, per minute, which rate_factor applies to. */
+  backoffBase: integer("backoff_base"),
+  /** GCRA: when the next transaction's slot begins. */
+  tat: ts("tat"),
+  /** The share of the rate in force: 1, halved by each slow-down reply, doubling back every recovery period from recover_from. */
+  rateFactor: doublePrecision("rate_factor").notNull().default(1),
+  /** From then on the factor doubles every recover_seconds, back to 1. */
+  recoverFrom: ts("recover_from"),
+  recoverSeconds: doublePrecision("recover_seconds"),
+  backoffUntil: ts("backoff_until"),
+  suspendedUntil: ts("suspended_until"),
+  /** Attempts in a row in which no server of the destination accepted a connection. */
+  connectFailures: integer("connect_failures").notNull().default(0),
+  /** Suspensions since the destination last accepted a connection (each one twice as long). */
+  suspensions: integer("suspensions").notNull().default(0),
+  /** When a process last found every connection slot taken: holders hand one back. */
+  connectionsWantedAt: ts("connections_wanted_at"),
+  connectionsWantedBy: text("connections_wanted_by"),
+  /** Where the next parked message of each priority is scheduled (staggered at the budget's rate). */
+  tailHigh: ts("tail_high"),
+  tailNormal: ts("tail_normal"),
+  tailBulk: ts("tail_bulk"),
+  updatedAt: ts("updated_at").notNull(),
+});
+
+/** Open connections to each destination budget, one leased slot each (max_connections across processes). */
+export const destinationConnections = pgTable(
+  "destination_connections",
+  {
+    key: text("key").notNull(),
+    slot: integer("slot").notNull(),
+    /** The worker process holding it (src/delivery/connection-slots.ts). */
+    holder: text("holder").notNull(),
+    /** Renewed while held; a crashed process's slots come free after this. */
+    expiresAt: ts("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.slot] }), index("destination_connections_holder_idx").on(t.holder)],
+);
+
+/** Transactions sent to each budget per second, all processes (each flushes its counts once a second); kept two minutes. */
+export const destinationSent = pgTable(
+  "destination_sent",
+  {
+    key: text("key").notNull(),
+    second: ts("second").notNull(),
+    n: integer("n").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.second] }), index("destination_sent_second_idx").on(t.second)],
+);

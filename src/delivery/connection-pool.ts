@@ -7,7 +7,16 @@ import type { Target } from "./destination.ts";
 export interface Lease {
   conn: SMTPConnection;
   target: Target;
+  /** The destination address, port, name and TLS mode: an idle connection is reused only for the same. */
   key: string;
+  /** The budget the connection counts against (Budget.key). */
+  budget: string;
+  /** The connection slot leased for it across processes (SlotLeaser), if any. */
+  slot: number | undefined;
+  /** Transactions sent over it so far. */
+  transactions: number;
+  /** Close it after its transaction: another process wants the slot. */
+  retire: boolean;
   /** The session runs over TLS. */
   secure: boolean;
   /** STARTTLS was offered but its handshake failed, so this session is plain text. */
@@ -16,12 +25,31 @@ export interface Lease {
   broken: boolean;
 }
 
+/** The connection bounds of one destination budget (from its destination policy). */
+export interface Budget {
+  /** Connections to every server of the destination count against this key (ResolvedPolicy.key). */
+  key: string;
+  maxConnections: number;
+  /** Transactions over one connection before it is quit and a new one opened. */
+  messagesPerConnection: number;
+  idleMs: number;
+}
+
+/** Connection slots shared by every process (src/delivery/connection-slots.ts): one is held per open connection. */
+export interface SlotLeaser {
+  /** A free slot of the budget's `max`, or undefined when all are held. */
+  acquire(key: string, max: number): Promise<number | undefined>;
+  release(key: string, slot: number): void;
+}
+
 export interface PoolOptions {
   heloName: string;
   timeoutMs: number;
   idleMs?: number;
-  /** Connections open at once to one destination address (default 16). */
+  /** Without a budget: connections open at once to one destination address (default 16). */
   maxPerDestination?: number;
+  /** Counts every connection of a budget against the limit of all processes together. */
+  slots?: SlotLeaser;
 }
 
 export class ConnectError extends Error {
@@ -35,73 +63,115 @@ export class ConnectError extends Error {
   }
 }
 
-/** What the pool knows of one destination (address, port, name, TLS mode). */
-interface Destination {
-  /** Connections open now: in use, idle, or being opened. */
-  open: number;
-  idle: { lease: Lease; timer: NodeJS.Timeout }[];
-  /** Transactions waiting for a connection: handed one as soon as another transaction ends. */
-  waiters: { resolve: (lease: Lease | undefined) => void; timer: NodeJS.Timeout }[];
+/** Every connection slot of the budget is held (by this process or others): the transaction waits for a later run. */
+export class BusyError extends ConnectError {
+  constructor(key: string, max: number) {
+    super(`all ${max} connection(s) of ${key} are in use`, "EBUSY", undefined);
+  }
 }
 
+type Waiter = { key: string; resolve: (lease: Lease | undefined) => void; timer: NodeJS.Timeout };
+
+/** What the pool knows of one budget: its connections, idle or in use, and who waits for one. */
+interface Group {
+  budget: Budget;
+  /** Connections open now: in use, idle, or being opened. */
+  open: number;
+  inUse: Set<Lease>;
+  idle: { lease: Lease; timer: NodeJS.Timeout }[];
+  /** Transactions waiting for a connection: handed one as soon as another transaction ends. */
+  waiters: Waiter[];
+}
+
+/** How long a transaction looks for a slot that other processes hold before it gives up (and parks). */
+const SLOT_WAIT_MS = 1000;
+
 /**
- * At most `maxPerDestination` connections to one destination. A transaction that finds
- * them all busy waits for the next one to come free and reuses it, rather than opening
- * (and then quitting) a connection of its own: under load that churn (TCP, greeting,
- * EHLO, STARTTLS, QUIT for each message) was most of the worker's work, and it is what
- * receiving servers count against a sender. A waiter that has waited a whole SMTP
- * timeout opens one anyway, so a stuck destination cannot hold the others back forever.
+ * At most `maxConnections` connections to one destination budget. A transaction that
+ * finds them all busy waits for the next one to come free and reuses it, rather than
+ * opening (and then quitting) a connection of its own: under load that churn (TCP,
+ * greeting, EHLO, STARTTLS, QUIT for each message) was most of the worker's work, and it
+ * is what receiving servers count against a sender. With `slots`, each connection also
+ * holds one of the budget's slots across processes; a transaction that can get neither a
+ * connection nor a slot within its wait fails with BusyError, which is not an attempt.
  */
 export class ConnectionPool {
-  private readonly destinations = new Map<string, Destination>();
+  private readonly groups = new Map<string, Group>();
   private closed = false;
 
   constructor(private readonly opts: PoolOptions) {}
 
-  private get maxPerDestination(): number {
-    return this.opts.maxPerDestination ?? 16;
-  }
-
   /** A connection to the target: an idle one when there is one (unless `fresh`), else a new one. */
-  async acquire(target: Target, tls: "opportunistic" | "required", fresh = false): Promise<Lease> {
+  async acquire(target: Target, tls: "opportunistic" | "required", fresh = false, budget?: Budget): Promise<Lease> {
     const key = `${target.ip}|${target.port}|${target.host}|${tls}`;
-    const d = this.destination(key);
-    if (!fresh) {
-      const idle = this.takeIdle(d);
-      if (idle) return idle;
-      if (d.open >= this.maxPerDestination) {
-        const handed = await new Promise<Lease | undefined>((resolve) => {
-          const waiter = {
-            resolve,
-            timer: setTimeout(() => {
-              d.waiters.splice(d.waiters.indexOf(waiter), 1);
-              resolve(undefined);
-            }, this.opts.timeoutMs),
-          };
-          d.waiters.push(waiter);
-        });
-        if (handed) return handed;
+    const b = budget ?? {
+      key,
+      maxConnections: this.opts.maxPerDestination ?? 16,
+      messagesPerConnection: Number.POSITIVE_INFINITY,
+      idleMs: this.opts.idleMs ?? 15_000,
+    };
+    const deadline = Date.now() + this.opts.timeoutMs;
+    let slotDeadline: number | undefined;
+    for (;;) {
+      if (this.closed) throw new ConnectError("the connection pool is closed", "ECONNECTION", undefined);
+      // Looked up on each turn: while this call waited, the group may have been forgotten (freed()).
+      const g = this.group(b);
+      if (!fresh) {
+        const idle = this.takeIdle(g, key);
+        if (idle) return this.use(g, idle);
       }
-    }
-    if (this.closed) throw new ConnectError("the connection pool is closed", "ECONNECTION", undefined);
-    // Looked up again: while this call waited, the entry may have been forgotten (freed()).
-    this.destination(key).open++;
-    try {
-      return await this.open(target, key, tls);
-    } catch (err) {
-      this.freed(key);
-      throw err;
+      if (g.open >= b.maxConnections) {
+        if (Date.now() >= deadline) throw new BusyError(b.key, b.maxConnections);
+        const handed = await this.wait(g, key, deadline - Date.now());
+        if (handed) return this.use(g, handed);
+        continue;
+      }
+      g.open++;
+      let slot: number | undefined;
+      try {
+        slot = this.opts.slots && budget ? await this.opts.slots.acquire(b.key, b.maxConnections) : 0;
+      } catch (err) {
+        this.freed(g, undefined);
+        throw new ConnectError(`could not lease a connection slot for ${b.key}`, "ECONNECTION", undefined, { cause: err });
+      }
+      if (slot === undefined) {
+        // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
+        this.freed(g, undefined);
+        slotDeadline ??= Date.now() + SLOT_WAIT_MS;
+        if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
+        const g2 = this.group(b);
+        const handed = g2.open > 0 ? await this.wait(g2, key, slotDeadline - Date.now()) : await sleep(250);
+        if (handed) return this.use(this.group(b), handed);
+        continue;
+      }
+      try {
+        const lease = await this.open(target, key, tls);
+        lease.budget = b.key;
+        lease.slot = this.opts.slots && budget ? slot : undefined;
+        return this.use(this.group(b), lease);
+      } catch (err) {
+        this.freed(this.group(b), this.opts.slots && budget ? slot : undefined);
+        throw err;
+      }
     }
   }
 
   /**
-   * Returns a connection after a transaction, to be reused; closed when broken. A
-   * transaction the server refused is ended with RSET first; after a completed one the
-   * next MAIL FROM may follow directly (RFC 5321 §4.1.4), saving a round trip.
+   * Returns a connection after a transaction, to be reused; closed when broken, and quit
+   * when it has carried its budget's messages_per_connection or another process wants its
+   * slot. A transaction the server refused is ended with RSET first; after a completed one
+   * the next MAIL FROM may follow directly (RFC 5321 §4.1.4), saving a round trip.
    */
   release(lease: Lease, needsReset = false): void {
-    if (lease.broken || this.closed) {
+    const g = this.groups.get(lease.budget);
+    g?.inUse.delete(lease);
+    lease.transactions++;
+    if (lease.broken || this.closed || !g) {
       this.discard(lease, "close");
+      return;
+    }
+    if (lease.retire || lease.transactions >= g.budget.messagesPerConnection) {
+      this.discard(lease, "quit");
       return;
     }
     if (!needsReset) {
@@ -117,32 +187,77 @@ export class ConnectionPool {
     });
   }
 
+  /** Gives one of the budget's connections back (another process wants a slot): an idle one now, else one in use after its transaction. */
+  handBack(budgetKey: string): void {
+    const g = this.groups.get(budgetKey);
+    if (!g) return;
+    const entry = g.idle.shift();
+    if (entry) {
+      clearTimeout(entry.timer);
+      this.discard(entry.lease, "quit");
+      return;
+    }
+    const lease = [...g.inUse].find((l) => !l.retire);
+    if (lease) lease.retire = true;
+  }
+
+  /** Connections open now, per budget key (this process only). */
+  openConnections(): Map<string, number> {
+    return new Map([...this.groups].map(([k, g]) => [k, g.open]));
+  }
+
   close(): void {
     this.closed = true;
-    for (const d of this.destinations.values()) {
-      for (const { lease, timer } of d.idle) {
+    for (const g of this.groups.values()) {
+      for (const { lease, timer } of g.idle.splice(0)) {
         clearTimeout(timer);
-        lease.conn.quit();
+        this.discard(lease, "quit");
       }
-      d.idle = [];
-      for (const w of d.waiters.splice(0)) {
+      for (const w of g.waiters.splice(0)) {
         clearTimeout(w.timer);
         w.resolve(undefined);
       }
     }
   }
 
-  private destination(key: string): Destination {
-    let d = this.destinations.get(key);
-    if (!d) {
-      d = { open: 0, idle: [], waiters: [] };
-      this.destinations.set(key, d);
+  private group(budget: Budget): Group {
+    let g = this.groups.get(budget.key);
+    if (!g) {
+      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [] };
+      this.groups.set(budget.key, g);
     }
-    return d;
+    g.budget = budget; // the policy may have changed since
+    return g;
   }
 
-  private takeIdle(d: Destination): Lease | undefined {
-    for (let entry = d.idle.pop(); entry; entry = d.idle.pop()) {
+  private use(g: Group, lease: Lease): Lease {
+    g.inUse.add(lease);
+    return lease;
+  }
+
+  private wait(g: Group, key: string, ms: number): Promise<Lease | undefined> {
+    return new Promise<Lease | undefined>((resolve) => {
+      const waiter: Waiter = {
+        key,
+        resolve,
+        timer: setTimeout(
+          () => {
+            const i = g.waiters.indexOf(waiter);
+            if (i >= 0) g.waiters.splice(i, 1);
+            resolve(undefined);
+          },
+          Math.max(ms, 1),
+        ),
+      };
+      g.waiters.push(waiter);
+    });
+  }
+
+  private takeIdle(g: Group, key: string): Lease | undefined {
+    for (let i = g.idle.length - 1; i >= 0; i--) {
+      const entry = g.idle[i];
+      if (entry?.lease.key !== key) continue;
+      g.idle.splice(i, 1);
       clearTimeout(entry.timer);
       if (!entry.lease.broken) {
         entry.lease.reused = true;
@@ -153,50 +268,63 @@ export class ConnectionPool {
     return undefined;
   }
 
-  /** A connection free again: to the longest waiter, else idle for a while, else quit. */
+  /**
+   * A connection free again: to the longest waiter for its server; else, when someone
+   * waits for another server of the budget, quit so that one can open; else idle for the
+   * budget's idle_close_seconds.
+   */
   private keep(lease: Lease): void {
-    const d = this.destination(lease.key);
-    const waiter = d.waiters.shift();
+    const g = this.groups.get(lease.budget);
+    if (!g) {
+      this.discard(lease, "quit");
+      return;
+    }
+    const i = g.waiters.findIndex((w) => w.key === lease.key);
+    const waiter = i >= 0 ? g.waiters.splice(i, 1)[0] : undefined;
     if (waiter) {
       clearTimeout(waiter.timer);
       lease.reused = true;
+      g.inUse.add(lease);
       waiter.resolve(lease);
       return;
     }
-    if (d.idle.length >= this.maxPerDestination) {
+    if (g.waiters.length > 0) {
       this.discard(lease, "quit");
       return;
     }
     const entry = {
       lease,
       timer: setTimeout(() => {
-        const i = d.idle.indexOf(entry);
-        if (i >= 0) d.idle.splice(i, 1);
+        const at = g.idle.indexOf(entry);
+        if (at >= 0) g.idle.splice(at, 1);
         this.discard(lease, "quit");
-      }, this.opts.idleMs ?? 15_000),
+      }, g.budget.idleMs),
     };
     entry.timer.unref();
-    d.idle.push(entry);
+    g.idle.push(entry);
   }
 
   private discard(lease: Lease, how: "quit" | "close"): void {
     if (how === "quit") lease.conn.quit();
     else lease.conn.close();
-    this.freed(lease.key);
+    const g = this.groups.get(lease.budget);
+    g?.inUse.delete(lease);
+    if (g) this.freed(g, lease.slot);
+    else if (lease.slot !== undefined) this.opts.slots?.release(lease.budget, lease.slot);
   }
 
-  /** One connection fewer: a waiter may open its own now. */
-  private freed(key: string): void {
-    const d = this.destination(key);
-    d.open--;
-    const waiter = d.waiters.shift();
+  /** One connection fewer: its slot goes back, and a waiter may open its own now. */
+  private freed(g: Group, slot: number | undefined): void {
+    if (slot !== undefined) this.opts.slots?.release(g.budget.key, slot);
+    g.open--;
+    const waiter = g.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
       waiter.resolve(undefined);
     }
-    // Forget a destination with nothing open, so a long-lived worker does not keep one
+    // Forget a budget with nothing open, so a long-lived worker does not keep one
     // entry for every server it ever talked to.
-    if (d.open <= 0 && d.idle.length === 0 && d.waiters.length === 0) this.destinations.delete(key);
+    if (g.open <= 0 && g.idle.length === 0 && g.waiters.length === 0 && this.groups.get(g.budget.key) === g) this.groups.delete(g.budget.key);
   }
 
   private async open(target: Target, key: string, tls: "opportunistic" | "required"): Promise<Lease> {
@@ -227,7 +355,19 @@ export class ConnectionPool {
       allowInternalNetworkInterfaces: true,
       logger: false,
     });
-    const lease: Lease = { conn, target, key, secure: false, tlsFellBack: plain, reused: false, broken: false };
+    const lease: Lease = {
+      conn,
+      target,
+      key,
+      budget: key,
+      slot: undefined,
+      transactions: 0,
+      retire: false,
+      secure: false,
+      tlsFellBack: plain,
+      reused: false,
+      broken: false,
+    };
     return new Promise<Lease>((resolve, reject) => {
       let settled = false;
       conn.on("error", (err: Error & { code?: string; response?: string }) => {
@@ -253,3 +393,5 @@ export class ConnectionPool {
     });
   }
 }
+
+const sleep = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms));

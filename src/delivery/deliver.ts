@@ -7,21 +7,23 @@ import { now } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
-import { countOutcomes, observeAttempt } from "../metrics/instruments.ts";
+import { countOutcomes, countParked, observeAttempt } from "../metrics/instruments.ts";
 import type { ConnectionPool } from "./connection-pool.ts";
 import { type DestinationOptions, findDestination } from "./destination.ts";
 import { sendDsnIntents } from "./dsn-intent.ts";
-import type { Outcome } from "./outcome.ts";
 import { windowEnd } from "./quiet-hours.ts";
 import { type MessageRef, type RecipientOutcome, type RecipientState, type Recorded, recordOutcomes, WAITING_STATES } from "./record.ts";
-import { attemptDomain, service } from "./smtp-attempt.ts";
+import { attemptShaped, type Park, type ShapedResult } from "./shaped-attempt.ts";
+import type { Shaper } from "./shaper.ts";
+import { service } from "./smtp-attempt.ts";
 
 export interface DeliveryContext {
   db: Db;
   config: Config;
   pool: ConnectionPool;
   destination: DestinationOptions;
-  maxRecipientsPerTransaction: number;
+  /** Destination policies and their shared budgets (F10). */
+  shaper: Shaper;
 }
 
 export interface Claimed extends MessageRef {
@@ -71,26 +73,47 @@ async function deliverOne(ctx: DeliveryContext, msg: Claimed): Promise<void> {
 }
 
 async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Rcpt[]) {
-  let outcomes: Map<string, Outcome>;
+  let result: ShapedResult;
   const started = performance.now();
   try {
-    outcomes = await attemptTo(ctx, msg, domain, rcpts);
+    result = await attemptTo(ctx, msg, domain, rcpts);
     observeAttempt((performance.now() - started) / 1000);
   } catch (err) {
     log.error("delivery attempt failed internally", { message_id: msg.id, domain, err: err as Error });
     const o = service("internal_error", null, null, null);
-    outcomes = new Map(rcpts.map((r) => [r.address, o]));
+    result = { outcomes: new Map(rcpts.map((r) => [r.address, o])), parks: [] };
   }
-  const items: RecipientOutcome[] = rcpts.map((r) => {
-    const outcome = outcomes.get(r.address) ?? service("protocol_error", null, null, null, "no outcome");
-    return { recipientId: r.id, event: outcome.kind, outcome };
-  });
+  const byAddress = new Map(rcpts.map((r) => [r.address, r]));
+  const parked = new Set(result.parks.flatMap((p) => p.recipients));
+  const items: RecipientOutcome[] = rcpts
+    .filter((r) => !parked.has(r.address))
+    .map((r) => {
+      const outcome = result.outcomes.get(r.address) ?? service("protocol_error", null, null, null, "no outcome");
+      return { recipientId: r.id, event: outcome.kind, outcome };
+    });
   const at = now();
   // A retry that falls inside quiet hours is held at claim time (see hold()).
   const retryAt = new Date(Math.min(at.getTime() + msg.retryInterval * 1000, msg.expiresAt.getTime()));
-  const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt });
+  const [recorded, ...parkedRecords] = await Promise.all([
+    recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt }),
+    ...result.parks.map((p) => park(ctx, msg, p, byAddress, at)),
+  ]);
   if (recorded.moved > 0) countOutcomes(items);
   await afterRecord(ctx, msg, recorded, items);
+  if (parkedRecords.some((r) => r.cancelled)) await cancelWaiting(ctx.db, msg);
+}
+
+/** Recipients the destination's budget could not take: back to waiting, a `deferred` event that says why and when, no attempt spent. */
+async function park(ctx: DeliveryContext, msg: Claimed, p: Park, byAddress: Map<string, Rcpt>, at: Date): Promise<Recorded> {
+  const until = new Date(Math.min(Math.max(p.until.getTime(), at.getTime()), msg.expiresAt.getTime()));
+  const o = service(p.reason, null, null, null, `next try at ${until.toISOString()}`);
+  const items = p.recipients.flatMap((a) => {
+    const r = byAddress.get(a);
+    return r ? [{ recipientId: r.id, event: "deferred" as const, outcome: o }] : [];
+  });
+  const recorded = await recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt: until, park: true });
+  countParked(p.reason, recorded.moved);
+  return recorded;
 }
 
 /** DSN for what just failed; and a cancel that arrived during the attempt stops any retry. */
@@ -101,19 +124,22 @@ async function afterRecord(ctx: DeliveryContext, msg: Claimed, recorded: Recorde
   }
 }
 
-async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Rcpt[]) {
+async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcpts: Rcpt[]): Promise<ShapedResult> {
   const dest = await findDestination(domain, ctx.destination);
   if (!dest.ok) {
     const o = service(dest.service, null, null, null, dest.detail);
-    return new Map(rcpts.map((r) => [r.address, o]));
+    return { outcomes: new Map(rcpts.map((r) => [r.address, o])), parks: [] };
   }
-  return attemptDomain(ctx.pool, {
+  const policy = ctx.shaper.resolve(
+    domain,
+    dest.targets.map((t) => t.host),
+  );
+  return attemptShaped(ctx.shaper, ctx.pool, policy, {
     envelopeFrom: msg.envelopeFrom,
-    recipients: rcpts.map((r) => r.address),
     raw: msg.raw,
+    priority: msg.priority,
     targets: dest.targets,
-    tls: "opportunistic",
-    maxRecipientsPerTransaction: ctx.maxRecipientsPerTransaction,
+    recipients: rcpts.map((r) => r.address),
   });
 }
 

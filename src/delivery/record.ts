@@ -37,6 +37,13 @@ export interface RecordOptions {
   retryAt?: Date;
   /** Attempt number to log: the recipient's attempts counter plus this offset. */
   attemptOffset?: number;
+  /**
+   * Not an attempt (the destination's budget had no room, src/delivery/shaper.ts): the
+   * claim's attempt is given back, the recipient waits again (queued if it was never
+   * attempted), the event logs the attempts made so far, and the message comes back at
+   * retryAt.
+   */
+  park?: boolean;
 }
 
 export interface Recorded {
@@ -85,6 +92,7 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
     retry_at: opts.retryAt ?? opts.at,
     attempt_offset: opts.attemptOffset ?? 0,
     from_states: opts.from,
+    park: opts.park ?? false,
   }));
   const all = calls.flatMap((call, c) => call.items.map((item) => ({ c, item })));
   const col = <T>(f: (i: RecipientOutcome) => T) => all.map(({ item }) => f(item));
@@ -92,7 +100,7 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
     with calls as (
       select * from jsonb_to_recordset(${sql.json(meta as never)}::jsonb) as x(
         c int, message_id uuid, account_id uuid, envelope_sender text, source_ip text, channel text, priority int,
-        tags text[], at timestamptz, retry_at timestamptz, attempt_offset int, from_states text[])
+        tags text[], at timestamptz, retry_at timestamptz, attempt_offset int, from_states text[], park bool)
     ),
     input as (
       select * from unnest(
@@ -105,11 +113,12 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
     ),
     moved as (
       update recipients r
-      set state = i.event, last_code = i.code, last_enhanced_code = i.enhanced,
+      set state = case when not k.park then i.event when r.attempts <= 1 then 'queued' else 'deferred' end,
+          attempts = r.attempts - k.park::int, last_code = i.code, last_enhanced_code = i.enhanced,
           last_response = i.response, updated_at = k.at
       from input i join calls k on k.c = i.c
       where r.id = i.id and r.message_id = k.message_id and r.state = any(k.from_states)
-      returning r.id, r.message_id, r.address, r.attempts, r.state, i.c
+      returning r.id, r.message_id, r.address, r.attempts, r.state, i.c, k.park
     ),
     events as (
       insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender,
@@ -120,7 +129,7 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
       from moved m join input i on i.id = m.id and i.c = m.c join calls k on k.c = m.c
     ),
     counted as (
-      select message_id, count(*) filter (where state <> 'deferred') as finals from moved group by message_id
+      select message_id, count(*) filter (where state not in ('deferred', 'queued')) as finals from moved group by message_id
     ),
     msg as (
       update messages g set pending = g.pending - n.finals
@@ -152,7 +161,7 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
       insert into delivery_queue (message_id, run_at, priority)
       select k.message_id, min(k.retry_at), min(k.priority)
       from moved m join calls k on k.c = m.c
-      where m.state = 'deferred'
+      where (m.state = 'deferred' or m.park)
         and not exists (select 1 from messages where id = k.message_id and cancelled_at is not null)
       group by k.message_id
       on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)

@@ -18,6 +18,16 @@ export const serviceCodes = {
   tls_failed: { code: 421, enhanced: "4.7.5", text: "the TLS handshake with the destination failed" },
   tls_required: { code: 421, enhanced: "4.7.4", text: "TLS is required for this domain and could not be used" },
   protocol_error: { code: 421, enhanced: "4.5.0", text: "the destination answered outside the SMTP protocol" },
+  // Shaping (F10): the recipient waits for its destination's budget. Not an attempt: the
+  // attempt count stays, and the detail says when it will be tried.
+  shaped: { code: 451, enhanced: "4.4.5", text: "held back by the destination's rate limit (messages per minute); not an attempt" },
+  destination_busy: { code: 451, enhanced: "4.4.5", text: "every connection the destination's policy allows is in use; not an attempt" },
+  destination_backoff: {
+    code: 451,
+    enhanced: "4.4.5",
+    text: "the destination asked to slow down, so its rate is reduced for a while; not an attempt",
+  },
+  destination_suspended: { code: 451, enhanced: "4.4.1", text: "the destination refused every connection, so it is paused for a while; not an attempt" },
   internal_error: { code: 451, enhanced: "4.3.0", text: "Hikyaku failed internally; the attempt will be retried" },
   expired: { code: 554, enhanced: "5.4.7", text: "the message's lifetime passed before it could be delivered" },
   cancelled: { code: 554, enhanced: "5.0.0", text: "cancelled by the sender before delivery" },

@@ -1,5 +1,6 @@
 // The live state of each destination budget, as the admin API and the console show it
 // (GET /v1/admin/destination-policies). Written by src/delivery/shaper.ts.
+import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 
 export interface LiveState {
@@ -17,7 +18,48 @@ export interface LiveState {
   connections_in_use: number;
 }
 
-/** Every budget that has state. A stub until the shaper writes it. */
-export async function readLiveStates(_db: Db): Promise<LiveState[]> {
-  return [];
+/** Every budget that has state, sent mail in the last minute, or open connections, by key. */
+export async function readLiveStates(db: Db, at: Date = now()): Promise<LiveState[]> {
+  const minuteAgo = new Date(at.getTime() - 60_000);
+  const rows = await db.sql<
+    {
+      key: string;
+      limit: number | null;
+      backoffBase: number | null;
+      factor: number;
+      backoffUntil: Date | null;
+      suspendedUntil: Date | null;
+      sent: number;
+      connections: number;
+    }[]
+  >`
+    with keys as (
+      select key from destination_state
+      union select key from destination_sent where second > ${minuteAgo}
+      union select key from destination_connections where expires_at > ${at}
+    )
+    select k.key, s.limit_per_minute as limit, s.backoff_base as "backoffBase",
+      coalesce(destination_rate_factor(s.rate_factor, s.recover_from, s.recover_seconds, ${at}), 1) as factor,
+      case when s.backoff_until > ${at} then s.backoff_until end as "backoffUntil",
+      case when s.suspended_until > ${at} then s.suspended_until end as "suspendedUntil",
+      (select coalesce(sum(n), 0)::int from destination_sent c where c.key = k.key and c.second > ${minuteAgo}) as sent,
+      (select count(*)::int from destination_connections c where c.key = k.key and c.expires_at > ${at}) as connections
+    from keys k left join destination_state s on s.key = k.key
+    order by k.key`;
+  return rows.map((r) => ({
+    key: r.key,
+    effective_messages_per_minute: effectiveLimit(r.limit, r.backoffBase, r.factor),
+    sent_last_minute: r.sent,
+    rate_factor: r.factor,
+    backoff_until: r.backoffUntil,
+    suspended_until: r.suspendedUntil,
+    connections_in_use: r.connections,
+  }));
+}
+
+/** The policy's limit times the factor; a budget without a limit has one only while backed off (its observed rate, reduced). */
+function effectiveLimit(limit: number | null, backoffBase: number | null, factor: number): number | null {
+  if (limit !== null) return Math.max(1, Math.floor(limit * factor));
+  if (backoffBase !== null && factor < 1) return Math.max(1, Math.floor(backoffBase * factor));
+  return null;
 }

@@ -2,7 +2,7 @@
 // destination's servers in order, send one transaction (per recipient chunk), and
 // report each recipient's outcome as a value.
 import type SMTPConnection from "nodemailer/lib/smtp-connection";
-import { ConnectError, type ConnectionPool, type Lease } from "./connection-pool.ts";
+import { BusyError, type Budget, ConnectError, type ConnectionPool, type Lease } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import { enhancedOf, kindOfCode, type Outcome } from "./outcome.ts";
 import { type ServiceCode, serviceReply } from "./service-codes.ts";
@@ -14,6 +14,8 @@ export interface AttemptInput {
   targets: Target[];
   tls: "opportunistic" | "required";
   maxRecipientsPerTransaction: number;
+  /** The destination policy's connection bounds (src/delivery/shaper.ts); without: the pool's per-address default. */
+  budget?: Budget;
 }
 
 type SmtpError = Error & { code?: string; response?: string; responseCode?: number; command?: string };
@@ -35,6 +37,7 @@ async function attemptChunk(pool: ConnectionPool, input: AttemptInput, rcpts: st
     if ("outcomes" in tried) return tried.outcomes;
     last = tried.failed;
     if (last.kind === "bounced") break; // a 5xx greeting is this server's final word
+    if (last.service === "destination_busy") break; // every server of the destination shares the budget
   }
   const fallback = last ?? service("connection_failed", null, null, null, "no destination server");
   return new Map(rcpts.map((r) => [r, fallback]));
@@ -50,7 +53,7 @@ async function sendVia(
   for (let fresh = false; ; fresh = true) {
     let lease: Lease;
     try {
-      lease = await pool.acquire(target, input.tls, fresh);
+      lease = await pool.acquire(target, input.tls, fresh, input.budget);
     } catch (err) {
       return { failed: connectFailure(err, target) };
     }
@@ -123,6 +126,7 @@ function fromReply(response: string, mxHost: string, mxIp: string, tls: boolean)
 }
 
 function connectFailure(err: unknown, target: Target): Outcome {
+  if (err instanceof BusyError) return service("destination_busy", target.host, target.ip, null, err.message);
   const e = err instanceof ConnectError ? err : undefined;
   if (e?.response) return fromReply(e.response, target.host, target.ip, false);
   const code = e?.smtpCode;

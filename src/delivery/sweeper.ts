@@ -11,7 +11,7 @@ import { service } from "./smtp-attempt.ts";
 
 const SENDING_GRACE_MS = 60_000;
 
-export async function sweepExpired(ctx: DeliveryContext, limit = 500): Promise<number> {
+export async function sweepExpired(ctx: Pick<DeliveryContext, "db" | "config">, limit = 500): Promise<number> {
   const at = now();
   const due = await ctx.db.sql<(MessageRef & { recipients: { id: number; state: string }[] })[]>`
     select m.id, m.account_id as "accountId", m.envelope_from as "envelopeFrom", m.source_ip as "sourceIp",

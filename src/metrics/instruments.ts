@@ -22,6 +22,16 @@ const attempts = new Histogram(
   [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
 );
 
+const parked = new Counter(
+  "hikyaku_destination_parked_total",
+  "Recipients put back to wait for their destination's budget without an attempt, by reason (the service code: shaped, destination_busy, destination_backoff, destination_suspended).",
+  ["shaped", "destination_busy", "destination_backoff", "destination_suspended"].map((reason) => ({ reason })),
+);
+
+export function countParked(reason: string, n: number): void {
+  if (n > 0) parked.inc({ reason }, n);
+}
+
 export function countIntake(door: string, result: "accepted" | "refused"): void {
   intake.inc({ door, result });
 }
@@ -35,5 +45,5 @@ export function observeAttempt(seconds: number): void {
 }
 
 export function instrumentFamilies(): Family[] {
-  return [intake.family(), deliveries.family(), attempts.family()];
+  return [intake.family(), deliveries.family(), attempts.family(), parked.family()];
 }

@@ -7,6 +7,9 @@ import type { Db } from "../db/client.ts";
 import { workerLogger } from "../db/migrate.ts";
 import { log } from "../logger.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
+import { ConnectionSlots } from "../delivery/connection-slots.ts";
+import { PolicyStore } from "../delivery/policy-store.ts";
+import { Shaper } from "../delivery/shaper.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
 import { sendPendingDsns } from "../delivery/dsn-intent.ts";
@@ -23,7 +26,24 @@ export interface WorkerHandle {
 }
 
 export async function startWorker(config: Config, db: Db, url: string): Promise<WorkerHandle> {
-  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000 });
+  // A crashed process's connection slots come free when its jobs do: after six missed heartbeats.
+  const slots = new ConnectionSlots(db, config.HIKYAKU_HEARTBEAT_SECONDS * 6 * 1000);
+  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000, slots });
+  const policies = await PolicyStore.start(db);
+  const shaper = await new Shaper(
+    db,
+    policies,
+    {
+      maxWaitMs: 1000,
+      backoffSeconds: config.HIKYAKU_SHAPING_BACKOFF_SECONDS,
+      recoverSeconds: config.HIKYAKU_SHAPING_RECOVER_SECONDS,
+      suspendSeconds: config.HIKYAKU_SHAPING_SUSPEND_SECONDS,
+      suspendMaxSeconds: config.HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS,
+      suspendAfter: 3,
+    },
+    pool,
+    slots,
+  ).start();
   const ctx: DeliveryContext = {
     db,
     config,
@@ -34,7 +54,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
       allowPrivate: config.HIKYAKU_ALLOW_PRIVATE_DESTINATIONS,
       mxPort: config.HIKYAKU_MX_PORT,
     },
-    maxRecipientsPerTransaction: 100,
+    shaper,
   };
   const deliver: Task = async (payload, helpers) => {
     const ids = (payload as { m?: unknown }).m;
@@ -94,6 +114,9 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
       await runner.stop();
       await heartbeat.stop();
       pool.close();
+      policies.stop();
+      await shaper.stop();
+      await slots.releaseAll().catch((err) => log.warn("could not free this process's connection slots; they lapse on their own", { err: err as Error }));
     },
   };
 }

@@ -1,0 +1,82 @@
+// One message's recipients at one destination, within its destination policy: split into
+// transactions of recipients_per_transaction, each sent when the budget grants its slot
+// (waiting in the job only when the slot is within a second), over the policy's
+// connections. What the budget cannot take now is parked, not attempted: the caller
+// records it as a deferral that costs no attempt.
+import { nowMs } from "../clock.ts";
+import type { ConnectionPool } from "./connection-pool.ts";
+import type { Target } from "./destination.ts";
+import type { ResolvedPolicy } from "./destination-policy.ts";
+import type { Outcome } from "./outcome.ts";
+import type { ParkReason, Shaper } from "./shaper.ts";
+import { attemptDomain } from "./smtp-attempt.ts";
+
+export interface ShapedInput {
+  envelopeFrom: string;
+  raw: Buffer;
+  priority: number;
+  targets: Target[];
+  recipients: string[];
+}
+
+export interface Park {
+  recipients: string[];
+  reason: ParkReason;
+  until: Date;
+}
+
+export interface ShapedResult {
+  /** The recipients that were attempted, with their outcomes. */
+  outcomes: Map<string, Outcome>;
+  /** The recipients that wait for the budget, and until when. */
+  parks: Park[];
+}
+
+/** Parked because no connection slot was free: looked at again in 1–2 s, spread so that they do not all come back at once. */
+const BUSY_MS = 1000;
+
+export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy: ResolvedPolicy, input: ShapedInput): Promise<ShapedResult> {
+  const size = policy.policy.recipients_per_transaction;
+  const chunks: string[][] = [];
+  for (let i = 0; i < input.recipients.length; i += size) chunks.push(input.recipients.slice(i, i + size));
+  const outcomes = new Map<string, Outcome>();
+  const parks: Park[] = [];
+  const admission = await shaper.admit(policy, chunks.length, input.priority);
+  let sentChunks = 0;
+  let blocked: { reason: ParkReason; until: Date } | undefined;
+  while (sentChunks < admission.granted && !blocked) {
+    const chunk = chunks[sentChunks] ?? [];
+    await sleepUntil(admission.startMs + sentChunks * admission.intervalMs);
+    const got = await attemptDomain(pool, {
+      envelopeFrom: input.envelopeFrom,
+      recipients: chunk,
+      raw: input.raw,
+      targets: input.targets,
+      // "mta-sts" is carried out by smtp-attempt once it knows MTA-STS; until then it is opportunistic.
+      tls: policy.policy.tls === "required" ? "required" : "opportunistic",
+      maxRecipientsPerTransaction: size,
+      budget: shaper.budget(policy),
+    });
+    sentChunks++;
+    const busy = chunk.filter((r) => got.get(r)?.service === "destination_busy");
+    if (busy.length > 0) parks.push({ recipients: busy, reason: "destination_busy", until: new Date(nowMs() + BUSY_MS + Math.random() * BUSY_MS) });
+    if (busy.length < chunk.length) shaper.sent(policy.key);
+    for (const r of chunk) {
+      const o = got.get(r);
+      if (o && o.service !== "destination_busy") outcomes.set(r, o);
+    }
+    blocked = await shaper.afterAttempt(policy, [...got.values()]);
+  }
+  const rest = chunks.slice(sentChunks).flat();
+  if (rest.length === 0) return { outcomes, parks };
+  // After a slow-down reply or a suspension, the rest queues behind the budget's other parked work.
+  const again = blocked ? await shaper.admit(policy, chunks.length - sentChunks, input.priority) : admission;
+  const park = again.park ?? (blocked ? { until: blocked.until, reason: blocked.reason } : { until: new Date(nowMs()), reason: "shaped" as const });
+  parks.push({ recipients: rest, ...park });
+  return { outcomes, parks };
+}
+
+async function sleepUntil(ms: number): Promise<void> {
+  const wait = ms - nowMs();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
