@@ -30,6 +30,7 @@ CREATE TABLE "destination_state" (
 	"tail_high" timestamp with time zone,
 	"tail_normal" timestamp with time zone,
 	"tail_bulk" timestamp with time zone,
+	"high_credits" integer DEFAULT 0 NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL
 );
 --> statement-breakpoint

@@ -16,9 +16,11 @@ $$;--> statement-breakpoint
 -- Grants up to p_n transactions whose slots begin within p_max_wait seconds (GCRA with a
 -- burst of one second's worth), and places the rest behind the parked messages of the
 -- same or a higher priority (-10 high, 0 normal, 10 bulk), staggered at the budget's
--- rate (p_spread seconds apart for a budget with no rate). Parking reserves nothing: a
--- parked message competes again when it wakes, so a later high-priority message can
--- take the next free slot.
+-- rate (p_spread seconds apart for a budget with no rate). A parked normal or bulk
+-- message reserves nothing: it competes again when it wakes, so a later high-priority
+-- message takes the next free slot. A parked high-priority message does reserve its
+-- slot (tat moves past it, high_credits counts it), so waking bulk mail cannot take it:
+-- the next high-priority message to ask takes a credit and goes at once.
 CREATE FUNCTION destination_grant(p_key text, p_at timestamptz, p_limit integer, p_n integer, p_priority integer,
   p_max_wait double precision, p_spread double precision)
 RETURNS TABLE (granted integer, start_at timestamptz, interval_s double precision, park_at timestamptz, reason text)
@@ -34,6 +36,7 @@ DECLARE
   v_k integer := 0;
   v_park timestamptz;
   v_reason text := 'rate';
+  v_credit integer := 0;
 BEGIN
   INSERT INTO destination_state (key, updated_at) VALUES (p_key, p_at) ON CONFLICT (key) DO NOTHING;
   SELECT * INTO s FROM destination_state d WHERE d.key = p_key FOR UPDATE;
@@ -58,13 +61,26 @@ BEGIN
     v_burst := greatest(1, floor(v_rate / 60))::integer;
     -- greatest() skips a null tat: an idle budget may send its burst at once
     v_start := greatest(s.tat, p_at - make_interval(secs => (v_burst - 1) * v_t));
-    IF v_start <= p_at + make_interval(secs => p_max_wait) THEN
+    IF p_priority <= -10 AND s.high_credits > 0 THEN
+      v_credit := least(s.high_credits, p_n);
+      s.high_credits := s.high_credits - v_credit;
+      v_k := v_credit;
+      v_start := p_at;
+    ELSIF v_start <= p_at + make_interval(secs => p_max_wait) THEN
       v_k := least(p_n, floor(extract(epoch FROM p_at + make_interval(secs => p_max_wait) - v_start) / v_t)::integer + 1);
+      s.tat := coalesce(v_start, p_at) + make_interval(secs => v_k * v_t);
+    ELSE
+      s.tat := v_start;
     END IF;
-    s.tat := coalesce(v_start, p_at) + make_interval(secs => v_k * v_t);
     v_room := s.tat;
+    IF p_priority <= -10 AND v_k < p_n THEN
+      -- reserve the slots of the rest; they wake when the first one begins
+      v_park := s.tat;
+      s.tat := s.tat + make_interval(secs => (p_n - v_k) * v_t);
+      s.high_credits := s.high_credits + (p_n - v_k);
+    END IF;
   END IF;
-  IF v_k < p_n THEN
+  IF v_k < p_n AND v_park IS NULL THEN
     v_park := greatest(v_room, s.tail_high,
       CASE WHEN p_priority >= 0 THEN s.tail_normal END,
       CASE WHEN p_priority >= 10 THEN s.tail_bulk END);
@@ -78,7 +94,7 @@ BEGIN
   END IF;
   UPDATE destination_state d SET limit_per_minute = p_limit, backoff_base = s.backoff_base, tat = s.tat,
     rate_factor = v_factor, recover_from = s.recover_from, tail_high = s.tail_high, tail_normal = s.tail_normal,
-    tail_bulk = s.tail_bulk, updated_at = p_at
+    tail_bulk = s.tail_bulk, high_credits = s.high_credits, updated_at = p_at
   WHERE d.key = p_key;
   RETURN QUERY SELECT v_k, v_start, v_t, v_park, CASE WHEN v_k < p_n THEN v_reason END;
 END $$;--> statement-breakpoint

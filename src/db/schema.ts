@@ -559,6 +559,8 @@ export const destinationState = pgTable("destination_state", {
   tailHigh: ts("tail_high"),
   tailNormal: ts("tail_normal"),
   tailBulk: ts("tail_bulk"),
+  /** Slots reserved by parked high-priority messages (tat already counts them): a high-priority message takes one and goes at once. */
+  highCredits: integer("high_credits").notNull().default(0),
   updatedAt: ts("updated_at").notNull(),
 });
 

@@ -23,6 +23,8 @@ export interface Lease {
   tlsFellBack: boolean;
   reused: boolean;
   broken: boolean;
+  /** Settles when the connection has closed. */
+  ended: Promise<void>;
 }
 
 /** The connection bounds of one destination budget (from its destination policy). */
@@ -85,6 +87,8 @@ interface Group {
 
 /** How long a transaction looks for a slot that other processes hold before it gives up (and parks). */
 const SLOT_WAIT_MS = 1000;
+/** A connection that does not close within this after QUIT is counted as closed anyway. */
+const CLOSE_WAIT_MS = 2000;
 
 /**
  * At most `maxConnections` connections to one destination budget. A transaction that
@@ -304,13 +308,21 @@ export class ConnectionPool {
     g.idle.push(entry);
   }
 
+  /** Ends a connection; it counts (here and in its slot) until it has closed, as the destination counts it. */
   private discard(lease: Lease, how: "quit" | "close"): void {
     if (how === "quit") lease.conn.quit();
     else lease.conn.close();
     const g = this.groups.get(lease.budget);
     g?.inUse.delete(lease);
-    if (g) this.freed(g, lease.slot);
-    else if (lease.slot !== undefined) this.opts.slots?.release(lease.budget, lease.slot);
+    let timer: NodeJS.Timeout | undefined;
+    const closed = new Promise<void>((r) => {
+      timer = setTimeout(r, CLOSE_WAIT_MS);
+    });
+    void Promise.race([lease.ended, closed]).then(() => {
+      clearTimeout(timer);
+      if (g) this.freed(g, lease.slot);
+      else if (lease.slot !== undefined) this.opts.slots?.release(lease.budget, lease.slot);
+    });
   }
 
   /** One connection fewer: its slot goes back, and a waiter may open its own now. */
@@ -355,7 +367,9 @@ export class ConnectionPool {
       allowInternalNetworkInterfaces: true,
       logger: false,
     });
+    const ended = new Promise<void>((r) => conn.once("end", () => r()));
     const lease: Lease = {
+      ended,
       conn,
       target,
       key,

@@ -199,7 +199,7 @@ export class Shaper {
     if (rows.length > 0) {
       await this.db.sql`
         insert into destination_sent (key, second, n)
-        select * from unnest(${rows.map((r) => r.key)}::text[], ${rows.map((r) => new Date(r.second))}::timestamptz[], ${rows.map((r) => r.n)}::int[])
+        select * from unnest(${rows.map((r) => r.key)}::text[], ${rows.map((r) => new Date(r.second).toISOString())}::timestamptz[], ${rows.map((r) => r.n)}::int[])
         on conflict (key, second) do update set n = destination_sent.n + excluded.n`;
     }
     if (this.ticks % 10 === 0) await this.db.sql`delete from destination_sent where second < ${new Date(nowMs() - 120_000)}`;

@@ -9,6 +9,9 @@ export interface SinkMessage {
   secure: boolean;
   remoteAddress: string;
   receivedAt: number;
+  /** The SMTP session (connection) it came over, and its transaction number there (1-based). */
+  session: string;
+  transaction: number;
 }
 /** undefined (or a code below 400) = accept. attempt = how many times this sink saw this rcpt at RCPT TO, 1-based. */
 export type RcptRule = (rcpt: string, ctx: { attempt: number }) => { code: number; message: string } | undefined;
@@ -25,12 +28,17 @@ export interface SinkOptions {
   holdData?: Promise<unknown>;
   greetingDelayMs?: number;
   size?: number;
+  /** At MAIL FROM: true drops the connection there, without an answer (a server that had closed a reused connection). */
+  dropAtMailFrom?: (ctx: { transaction: number }) => boolean;
 }
 export interface Sink {
   host: string;
   port: number;
   messages: SinkMessage[];
   connections: number /* total TCP connections accepted */;
+  /** TCP connections open now, and the most there were at once. */
+  openConnections: number;
+  peakConnections: number;
   waitFor(n: number, timeoutMs?: number): Promise<SinkMessage[]>;
   close(): Promise<void>;
 }
@@ -76,6 +84,8 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     timer: NodeJS.Timeout;
   }>();
   let connections = 0;
+  let open = 0;
+  let peak = 0;
   let closed = false;
   let closing: Promise<void> | undefined;
 
@@ -106,6 +116,16 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     onConnect(_session, callback) {
       if (opts.greetingDelayMs) later(opts.greetingDelayMs, () => callback());
       else callback();
+    },
+    onMailFrom(_address, session, callback) {
+      if (opts.dropAtMailFrom?.({ transaction: session.transaction })) {
+        for (const c of server.connections as Set<unknown>) {
+          const conn = c as { id?: string; _socket?: net.Socket };
+          if (conn.id === session.id) conn._socket?.destroy();
+        }
+        return;
+      }
+      callback();
     },
     onRcptTo(address, _session, callback) {
       const key = address.address.toLowerCase();
@@ -143,6 +163,8 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
             secure: session.secure,
             remoteAddress: session.remoteAddress,
             receivedAt: Date.now(),
+            session: session.id,
+            transaction: session.transaction,
           });
           settleWaiters();
           callback(null, `OK: queued as sink-${messages.length}`);
@@ -173,8 +195,13 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   });
   server.server.on("connection", (sock: net.Socket) => {
     connections++;
+    open++;
+    peak = Math.max(peak, open);
     sockets.add(sock);
-    sock.on("close", () => sockets.delete(sock));
+    sock.on("close", () => {
+      open--;
+      sockets.delete(sock);
+    });
   });
 
   await new Promise<void>((res, rej) => {
@@ -192,6 +219,12 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     messages,
     get connections() {
       return connections;
+    },
+    get openConnections() {
+      return open;
+    },
+    get peakConnections() {
+      return peak;
     },
     waitFor(n, timeoutMs = 10_000) {
       if (messages.length >= n) return Promise.resolve(messages.slice());

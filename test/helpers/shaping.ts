@@ -1,0 +1,69 @@
+// For the destination shaping tests: real `hikyaku start` worker processes on a test's
+// database, and the log events of a set of messages read straight from the table.
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Db } from "../../src/db/client.ts";
+import { type Running, spawnHikyaku } from "./hikyaku-process.ts";
+import { eventually } from "./service.ts";
+
+/** Starts `count` worker processes (HIKYAKU_ROLES=worker) and waits until each one's job runner beats. */
+export async function startWorkers(db: Db, databaseUrl: string, count: number, env: Record<string, string>): Promise<Running[]> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "hikyaku-shaping-"));
+  const [before] = await db.sql<{ n: number }[]>`select count(*)::int as n from worker_heartbeats`;
+  const workers = Array.from({ length: count }, () =>
+    spawnHikyaku(["start"], {
+      DATABASE_URL: databaseUrl,
+      HIKYAKU_ROLES: "worker",
+      HIKYAKU_DATA_DIR: dataDir,
+      HIKYAKU_SECRET_KEY: "shaping-test-secret-0123456789abcdef",
+      HIKYAKU_HOSTNAME: "hikyaku.test",
+      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
+      HIKYAKU_HEARTBEAT_SECONDS: "1",
+      HIKYAKU_RETRY_INTERVAL: "1",
+      HIKYAKU_SMTP_TIMEOUT: "10",
+      HIKYAKU_LOG_LEVEL: "error",
+      ...env,
+    }),
+  );
+  await eventually(
+    async () => {
+      for (const w of workers) if (w.child.exitCode !== null) throw new Error(`a worker exited: ${w.err().slice(-2000)}`);
+      const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from worker_heartbeats`;
+      return (row?.n ?? 0) >= (before?.n ?? 0) + count;
+    },
+    `${count} worker processes beating`,
+    60_000,
+  );
+  return workers;
+}
+
+export interface LoggedEvent {
+  messageId: string;
+  recipient: string;
+  event: string;
+  attempt: number;
+  code: number;
+  response: string;
+  serviceCode: string | null;
+  createdAt: Date;
+}
+
+/** Every log event of these messages, oldest first. */
+export async function eventsOf(db: Db, messageIds: string[]): Promise<LoggedEvent[]> {
+  const rows = await db.sql<Omit<LoggedEvent, "serviceCode">[]>`
+    select message_id as "messageId", recipient, event, attempt, code, response, created_at as "createdAt"
+    from delivery_events where message_id = any(${messageIds}::uuid[]) order by id`;
+  return rows.map((r) => ({ ...r, serviceCode: /\(hikyaku: ([a-z_]+)\)$/.exec(r.response)?.[1] ?? null }));
+}
+
+/** The most arrivals in any window of `windowMs` (arrival times in ms). */
+export function mostInWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
