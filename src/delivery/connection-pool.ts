@@ -398,9 +398,15 @@ export class ConnectionPool {
           reject(new ConnectError("connection closed during the greeting", "ECONNECTION", undefined));
         }
       });
-      conn.connect(() => {
+      // A server that closes before its greeting is handed to this callback as an error.
+      conn.connect((err?: Error & { code?: string; response?: string }) => {
         if (settled) return;
         settled = true;
+        if (err) {
+          lease.broken = true;
+          reject(new ConnectError(err.message, err.code, err.response, { cause: err }));
+          return;
+        }
         lease.secure = conn.secure;
         resolve(lease);
       });

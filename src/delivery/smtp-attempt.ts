@@ -67,8 +67,13 @@ async function sendVia(
 function send(lease: Lease, input: AttemptInput, rcpts: string[]): Promise<SendResult> {
   return new Promise((resolve) => {
     const onError = (error: SmtpError) => done({ error });
-    const onEnd = () => done({ error: Object.assign(new Error("connection closed"), { code: "ECONNECTION" }) });
+    // A server that answers 421 closes at once, and nodemailer emits the close before it
+    // hands the 421 to the send callback: wait a turn so the reply, not the close, is the outcome.
+    const onEnd = () => setImmediate(() => done({ error: Object.assign(new Error("connection closed"), { code: "ECONNECTION" }) }));
+    let settled = false;
     const done = (r: SendResult) => {
+      if (settled) return;
+      settled = true;
       lease.conn.removeListener("error", onError);
       lease.conn.removeListener("end", onEnd);
       if ("error" in r && !r.error.responseCode) lease.broken = true;

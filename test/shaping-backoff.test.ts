@@ -1,0 +1,145 @@
+// Adaptive backoff and suspension against real servers on loopback: a destination that
+// answers 421 "too many" gets its rate halved and a pause, the rest of its queue waits
+// without spending attempts, and the rate recovers; a destination that refuses every
+// connection is suspended for a growing while instead of being hammered.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { after, before, test } from "node:test";
+import { setOverride } from "../src/delivery/policy-store.ts";
+import { readLiveStates } from "../src/delivery/shaping-state.ts";
+import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { eventsOf } from "./helpers/shaping.ts";
+import { freePort, type Sink, startSink } from "./helpers/sink.ts";
+
+const BACKOFF_S = 3;
+const RECOVER_S = 3;
+
+let hk: TestService;
+let dns: TestDns;
+let sink: Sink;
+let refuser: net.Server;
+let refused = 0;
+const slowDowns: number[] = [];
+
+before(async () => {
+  const port = await freePort("127.0.0.2");
+  // The first three recipients are told to slow down; everything after is accepted.
+  sink = await startSink({
+    host: "127.0.0.2",
+    port,
+    starttls: false,
+    onRcpt: () => {
+      if (slowDowns.length >= 3) return undefined;
+      slowDowns.push(Date.now());
+      return { code: 421, message: "4.7.0 Too many messages from your IP, slow down" };
+    },
+  });
+  // A destination that takes each connection and drops it before the greeting.
+  refuser = net.createServer((sock) => {
+    refused++;
+    sock.destroy();
+  });
+  await new Promise<void>((r) => refuser.listen(port, "127.0.0.3", () => r()));
+  dns = await startDns({
+    "slow.test": { MX: [{ exchange: "mx.slow.test", priority: 10 }] },
+    "mx.slow.test": { A: ["127.0.0.2"] },
+    "down.test": { MX: [{ exchange: "mx.down.test", priority: 10 }] },
+    "mx.down.test": { A: ["127.0.0.3"] },
+  });
+  hk = await startTestService({
+    HIKYAKU_DNS_SERVERS: dns.address,
+    HIKYAKU_MX_PORT: String(port),
+    HIKYAKU_SHAPING_BACKOFF_SECONDS: String(BACKOFF_S),
+    HIKYAKU_SHAPING_RECOVER_SECONDS: String(RECOVER_S),
+    HIKYAKU_SHAPING_SUSPEND_SECONDS: "2",
+    HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS: "8",
+  });
+  await setOverride(hk.service.db, "slow.test", { messages_per_minute: 600 });
+});
+
+after(async () => {
+  await hk?.stop();
+  await sink?.close();
+  await new Promise((r) => refuser?.close(r));
+  await dns?.close();
+});
+
+async function post(to: string, i: number): Promise<string> {
+  const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to, subject: `m ${i}`, text: "x" });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  return r.body.id;
+}
+
+test("a 421 'too many' halves the rate and pauses the destination; the rest waits without attempts; the rate recovers", async () => {
+  const db = hk.service.db;
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) ids.push(await post(`r${i}@slow.test`, i));
+
+  const backedOff = await eventually(
+    async () => (await readLiveStates(db)).find((s) => s.key === "slow.test" && s.backoff_until !== null),
+    "slow.test backed off",
+  );
+  assert.equal(backedOff.rate_factor, 0.5);
+  assert.equal(backedOff.effective_messages_per_minute, 300);
+
+  await sink.waitFor(12, 30_000);
+  const first = slowDowns[0] as number;
+  // Nothing was sent while the pause was in force (what was already under way aside).
+  const during = sink.messages.filter((m) => m.receivedAt > first + 500 && m.receivedAt < first + (BACKOFF_S - 0.5) * 1000);
+  assert.equal(during.length, 0, `${during.length} arrived during the pause`);
+
+  const evs = await eventsOf(db, ids);
+  for (const id of ids) {
+    const mine = evs.filter((e) => e.messageId === id);
+    const refusedHere = mine.filter((e) => e.event === "deferred" && e.code === 421);
+    for (const e of refusedHere) assert.equal(e.serviceCode, null, "the destination's own 421 is the destination's");
+    const delivered = mine.filter((e) => e.event === "delivered");
+    assert.equal(delivered.length, 1, `${id}: ${mine.map((e) => e.response).join(" | ")}`);
+    // Only the 421s were attempts; waiting in the backoff was not.
+    assert.equal(delivered[0]?.attempt, refusedHere.length + 1, mine.map((e) => `${e.attempt} ${e.response}`).join(" | "));
+  }
+  const parked = evs.filter((e) => e.serviceCode === "destination_backoff");
+  assert.ok(parked.length > 0, "the rest of the queue waited for the backoff");
+  for (const e of parked) assert.match(e.response, /^451 4\.4\.5 the destination asked to slow down.*next try at \d{4}-/);
+  assert.equal(evs.filter((e) => e.event === "deferred" && e.code === 421).length, 3);
+
+  await eventually(
+    async () => {
+      const s = (await readLiveStates(db)).find((x) => x.key === "slow.test");
+      return s && s.rate_factor === 1 && s.backoff_until === null && s.effective_messages_per_minute === 600;
+    },
+    "the rate back to whole",
+    (BACKOFF_S + RECOVER_S) * 1000 + 15_000,
+  );
+});
+
+test("a destination that refuses every connection is suspended for a growing while, not hammered", async () => {
+  const db = hk.service.db;
+  const before = refused;
+  const ids: string[] = [];
+  for (let i = 0; i < 6; i++) ids.push(await post(`r${i}@down.test`, i));
+  // Suspended twice: 2 s, then (after one failed probe) 4 s.
+  await eventually(
+    async () => {
+      const [s] = await db.sql<{ suspensions: number }[]>`select suspensions from destination_state where key = '*:down.test'`;
+      return (s?.suspensions ?? 0) >= 2;
+    },
+    "a second suspension",
+    30_000,
+  );
+  const live = (await readLiveStates(db)).find((s) => s.key === "*:down.test");
+  assert.ok(live?.suspended_until, "the suspension is in the live state");
+  // Six first attempts (they start together, before the first failures are counted),
+  // then one probe at the end of each suspension: retrying each second would be dozens.
+  const connections = refused - before;
+  assert.ok(connections <= 6 + 3, `${connections} connection attempts`);
+
+  const evs = await eventsOf(db, ids);
+  const parked = evs.filter((e) => e.serviceCode === "destination_suspended");
+  assert.ok(parked.length > 0, "messages waited for the suspension");
+  for (const e of parked) assert.match(e.response, /^451 4\.4\.1 .*next try at \d{4}-/);
+  const [attempts] = await db.sql<{ most: number }[]>`
+    select max(attempts)::int as most from recipients where message_id = any(${ids}::uuid[])`;
+  assert.ok((attempts?.most ?? 0) <= 3, `a recipient was attempted ${attempts?.most} times`);
+});
