@@ -5,16 +5,16 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, test } from "node:test";
-import { setOverride } from "../src/delivery/policy-store.ts";
 import { readLiveStates } from "../src/delivery/shaping-state.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
-import { eventsOf } from "./helpers/shaping.ts";
+import { eventually, type TestService } from "./helpers/service.ts";
+import { eventsOf, startWithPolicies } from "./helpers/shaping.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
 const BACKOFF_S = 3;
 const RECOVER_S = 3;
 
+let world: { hk: TestService; stop(): Promise<void> };
 let hk: TestService;
 let dns: TestDns;
 let sink: Sink;
@@ -47,19 +47,22 @@ before(async () => {
     "down.test": { MX: [{ exchange: "mx.down.test", priority: 10 }] },
     "mx.down.test": { A: ["127.0.0.3"] },
   });
-  hk = await startTestService({
-    HIKYAKU_DNS_SERVERS: dns.address,
-    HIKYAKU_MX_PORT: String(port),
-    HIKYAKU_SHAPING_BACKOFF_SECONDS: String(BACKOFF_S),
-    HIKYAKU_SHAPING_RECOVER_SECONDS: String(RECOVER_S),
-    HIKYAKU_SHAPING_SUSPEND_SECONDS: "2",
-    HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS: "8",
-  });
-  await setOverride(hk.service.db, "slow.test", { messages_per_minute: 600 });
+  world = await startWithPolicies(
+    {
+      HIKYAKU_DNS_SERVERS: dns.address,
+      HIKYAKU_MX_PORT: String(port),
+      HIKYAKU_SHAPING_BACKOFF_SECONDS: String(BACKOFF_S),
+      HIKYAKU_SHAPING_RECOVER_SECONDS: String(RECOVER_S),
+      HIKYAKU_SHAPING_SUSPEND_SECONDS: "2",
+      HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS: "8",
+    },
+    { "slow.test": { messages_per_minute: 600 } },
+  );
+  hk = world.hk;
 });
 
 after(async () => {
-  await hk?.stop();
+  await world?.stop();
   await sink?.close();
   await new Promise((r) => refuser?.close(r));
   await dns?.close();
@@ -89,7 +92,10 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
   const during = sink.messages.filter((m) => m.receivedAt > first + 500 && m.receivedAt < first + (BACKOFF_S - 0.5) * 1000);
   assert.equal(during.length, 0, `${during.length} arrived during the pause`);
 
-  const evs = await eventsOf(db, ids);
+  const evs = await eventually(async () => {
+    const got = await eventsOf(db, ids);
+    return got.filter((e) => e.event === "delivered").length === ids.length ? got : undefined;
+  }, "every outcome recorded");
   for (const id of ids) {
     const mine = evs.filter((e) => e.messageId === id);
     const refusedHere = mine.filter((e) => e.event === "deferred" && e.code === 421);

@@ -4,8 +4,10 @@ import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Db } from "../../src/db/client.ts";
+import { type OverrideSettings, setOverride } from "../../src/delivery/policy-store.ts";
+import { startService } from "../../src/service.ts";
 import { type Running, spawnHikyaku } from "./hikyaku-process.ts";
-import { eventually } from "./service.ts";
+import { eventually, startTestService, type TestService } from "./service.ts";
 
 /** Starts `count` worker processes (HIKYAKU_ROLES=worker) and waits until each one's job runner beats. */
 export async function startWorkers(db: Db, databaseUrl: string, count: number, env: Record<string, string>): Promise<Running[]> {
@@ -66,4 +68,25 @@ export function mostInWindow(times: number[], windowMs: number): number {
     most = Math.max(most, i - j + 1);
   }
   return most;
+}
+
+/**
+ * A Hikyaku whose worker starts only after the test's destination policies are stored,
+ * so that the first message already finds them: the API (and the database) of
+ * startTestService, then a worker process in-process on the same database.
+ */
+export async function startWithPolicies(
+  env: Record<string, string>,
+  policies: Record<string, OverrideSettings>,
+): Promise<{ hk: TestService; stop(): Promise<void> }> {
+  const hk = await startTestService({ ...env, HIKYAKU_ROLES: "api" });
+  for (const [domain, settings] of Object.entries(policies)) await setOverride(hk.service.db, domain, settings);
+  const worker = await startService({ ...hk.config, HIKYAKU_ROLES: new Set(["worker"]) });
+  return {
+    hk,
+    async stop() {
+      await worker.stop();
+      await hk.stop();
+    },
+  };
 }

@@ -1,0 +1,109 @@
+// The connection side of destination policies, counted at a real sink: recipients per
+// transaction, several messages over one connection and no more than
+// messages_per_connection, idle connections closed after idle_close_seconds, and a
+// destination that drops a reused connection costs a reconnect, not a failure.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { eventually, type TestService } from "./helpers/service.ts";
+import { eventsOf, startWithPolicies } from "./helpers/shaping.ts";
+import { freePort, type Sink, startSink } from "./helpers/sink.ts";
+
+let world: { hk: TestService; stop(): Promise<void> };
+let hk: TestService;
+let dns: TestDns;
+let sink: Sink;
+let dropSink: Sink;
+let dropped = 0;
+
+before(async () => {
+  const port = await freePort("127.0.0.2");
+  sink = await startSink({ host: "127.0.0.2", port, starttls: false });
+  // Drops the connection at the second transaction's MAIL FROM, once: a server that had
+  // closed an idle connection the client still holds.
+  dropSink = await startSink({
+    host: "127.0.0.3",
+    port,
+    starttls: false,
+    dropAtMailFrom: ({ transaction }) => transaction === 2 && dropped++ === 0,
+  });
+  const mx = (name: string, ip: string) => ({ [name]: { MX: [{ exchange: `mx.${name}`, priority: 10 }] }, [`mx.${name}`]: { A: [ip] } });
+  dns = await startDns({ ...mx("rcpt.test", "127.0.0.2"), ...mx("reuse.test", "127.0.0.2"), ...mx("idle.test", "127.0.0.2"), ...mx("drop.test", "127.0.0.3") });
+  world = await startWithPolicies(
+    { HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(port) },
+    {
+      "rcpt.test": { recipients_per_transaction: 3 },
+      "reuse.test": { max_connections: 1, messages_per_connection: 4 },
+      "idle.test": { idle_close_seconds: 1 },
+    },
+  );
+  hk = world.hk;
+});
+
+after(async () => {
+  await world?.stop();
+  await sink?.close();
+  await dropSink?.close();
+  await dns?.close();
+});
+
+const ofSubject = (s: Sink, subject: string) => s.messages.filter((m) => m.raw.toString().includes(`Subject: ${subject}\r\n`));
+
+test("recipients_per_transaction: 7 recipients go in transactions of 3, 3 and 1", async () => {
+  const to = Array.from({ length: 7 }, (_, i) => `p${i}@rcpt.test`);
+  const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to, subject: "rcpt", text: "x" });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  await eventually(async () => ofSubject(sink, "rcpt").reduce((n, m) => n + m.envelope.to.length, 0) === 7, "all 7 recipients at the sink");
+  const sizes = ofSubject(sink, "rcpt")
+    .map((m) => m.envelope.to.length)
+    .sort((a, b) => b - a);
+  assert.deepEqual(sizes, [3, 3, 1]);
+  await eventually(
+    async () => (await eventsOf(hk.service.db, [r.body.id])).filter((e) => e.event === "delivered" && e.attempt === 1).length === 7,
+    "7 delivered on the first attempt",
+  );
+});
+
+test("several messages over one connection, and at most messages_per_connection on each", async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `q${i}@reuse.test`, subject: "reuse", text: `${i}` });
+    assert.equal(r.status, 202);
+    ids.push(r.body.id);
+  }
+  await eventually(async () => ofSubject(sink, "reuse").length === 10, "10 messages at the sink");
+  const perSession = new Map<string, number>();
+  for (const m of ofSubject(sink, "reuse")) perSession.set(m.session, (perSession.get(m.session) ?? 0) + 1);
+  const counts = [...perSession.values()];
+  assert.ok(Math.max(...counts) <= 4, `transactions per connection: ${counts.join(", ")}`);
+  assert.ok(counts.length <= 5, `${counts.length} connections for 10 messages: ${counts.join(", ")}`);
+  assert.ok(
+    counts.some((n) => n > 1),
+    "a connection carried several messages",
+  );
+});
+
+test("idle_close_seconds: an idle connection is closed after a second", async () => {
+  const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: "i@idle.test", subject: "idle", text: "x" });
+  assert.equal(r.status, 202);
+  await eventually(async () => ofSubject(sink, "idle").length === 1, "the message at the sink");
+  // This connection, and the reuse test's last one (it quits after 4 only), closed long before the 15 s default.
+  await eventually(async () => sink.openConnections === 0, "the idle connection closed", 10_000);
+});
+
+test("a destination that drops a reused connection costs a reconnect, not a failure", async () => {
+  const first = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: "d1@drop.test", subject: "drop 1", text: "x" });
+  await eventually(async () => ofSubject(dropSink, "drop 1").length === 1, "the first message");
+  const second = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: "d2@drop.test", subject: "drop 2", text: "x" });
+  await eventually(async () => ofSubject(dropSink, "drop 2").length === 1, "the second message, over a new connection");
+  assert.equal(dropped, 1, "the sink dropped the reused connection once");
+  assert.equal(dropSink.connections, 2);
+  const evs = await eventually(async () => {
+    const got = await eventsOf(hk.service.db, [first.body.id, second.body.id]);
+    return got.length >= 2 ? got : undefined;
+  }, "both outcomes recorded");
+  assert.deepEqual(
+    evs.map((e) => `${e.recipient} ${e.event} ${e.attempt}`),
+    ["d1@drop.test delivered 1", "d2@drop.test delivered 1"],
+  );
+});
