@@ -120,6 +120,10 @@ export interface paths {
          *     | `tls_failed` | 421 | 4.7.5 | temporary (retried) | the TLS handshake with the destination failed |
          *     | `tls_required` | 421 | 4.7.4 | temporary (retried) | TLS is required for this domain and could not be used |
          *     | `protocol_error` | 421 | 4.5.0 | temporary (retried) | the destination answered outside the SMTP protocol |
+         *     | `shaped` | 451 | 4.4.5 | temporary (retried) | held back by the destination's rate limit (messages per minute); not an attempt |
+         *     | `destination_busy` | 451 | 4.4.5 | temporary (retried) | every connection the destination's policy allows is in use; not an attempt |
+         *     | `destination_backoff` | 451 | 4.4.5 | temporary (retried) | the destination asked to slow down, so its rate is reduced for a while; not an attempt |
+         *     | `destination_suspended` | 451 | 4.4.1 | temporary (retried) | the destination refused every connection, so it is paused for a while; not an attempt |
          *     | `internal_error` | 451 | 4.3.0 | temporary (retried) | Hikyaku failed internally; the attempt will be retried |
          *     | `expired` | 554 | 5.4.7 | final | the message's lifetime passed before it could be delivered |
          *     | `cancelled` | 554 | 5.0.0 | final | cancelled by the sender before delivery |
