@@ -13,6 +13,7 @@ import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
 const BACKOFF_S = 3;
 const RECOVER_S = 3;
+const METRICS_TOKEN = "shaping-metrics-token-0123";
 
 let world: { hk: TestService; stop(): Promise<void> };
 let hk: TestService;
@@ -55,6 +56,7 @@ before(async () => {
       HIKYAKU_SHAPING_RECOVER_SECONDS: String(RECOVER_S),
       HIKYAKU_SHAPING_SUSPEND_SECONDS: "2",
       HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS: "8",
+      HIKYAKU_METRICS_TOKEN: METRICS_TOKEN,
     },
     { "slow.test": { messages_per_minute: 600 } },
   );
@@ -85,6 +87,11 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
   );
   assert.equal(backedOff.rate_factor, 0.5);
   assert.equal(backedOff.effective_messages_per_minute, 300);
+  const metrics = await eventually(async () => {
+    const text = await (await fetch(`${hk.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    return /^hikyaku_destination_parked_total\{reason="destination_backoff"\} [1-9]\d*$/m.test(text) ? text : undefined;
+  }, "parked recipients counted in /metrics");
+  assert.match(metrics, /^hikyaku_destination_rate_factor\{key="slow\.test"\} 0\.5$/m);
 
   await sink.waitFor(12, 30_000);
   const first = slowDowns[0] as number;

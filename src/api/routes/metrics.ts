@@ -4,6 +4,7 @@
 // the OpenAPI document: its format is Prometheus's, not the API's JSON.
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
+import { liveStateFamilies, readLiveStates } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
@@ -19,7 +20,8 @@ export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
   let fromDatabase: Family[] = [];
   let up = 1;
   try {
-    fromDatabase = await queueFamilies(c.get("deps").db);
+    const db = c.get("deps").db;
+    fromDatabase = [...(await queueFamilies(db)), ...liveStateFamilies(await readLiveStates(db))];
   } catch (err) {
     // The process's own metrics still answer; the database's are left out, not faked.
     log.warn("metrics: database unavailable", { err: err as Error });
