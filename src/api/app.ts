@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { accountForKey } from "../accounts/accounts.ts";
 import { adminConsole } from "../admin/mount.ts";
+import { isDatabaseDown } from "../db/driver-faults.ts";
 import { AppError, type ErrorCode, errorBody, errorTable } from "../errors.ts";
 import { log } from "../logger.ts";
 import { describeHttpSend, recordReception } from "../logs/reception.ts";
@@ -192,23 +193,6 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-export function isDatabaseDown(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? "";
-  return [
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "CONNECTION_CLOSED",
-    "CONNECTION_ENDED",
-    "CONNECTION_DESTROYED",
-    "CONNECT_TIMEOUT",
-    "57P01",
-    "57P03",
-    "08006",
-    "08001",
-    "53300",
-  ].includes(code);
 }
 
 function respond(c: Context<ApiEnv>, err: AppError) {
