@@ -2,6 +2,7 @@
 // alias, an MX group by host suffix, or `*` with one budget per MX group; and how the
 // operator's overrides merge with the built-in values.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import {
   BUILT_IN_POLICIES,
@@ -45,6 +46,33 @@ describe("the built-in table", () => {
     const docomo = resolvePolicy("docomo.ne.jp", [], none).policy;
     assert.ok(docomo.recipients_per_transaction * docomo.messages_per_connection <= 100);
   });
+});
+
+test("the README's table shows the built-in numbers", () => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const table = /<!-- destination-policies:start -->\n([\s\S]*?)\n<!-- destination-policies:end -->/.exec(readme)?.[1] ?? "";
+  const rows = table
+    .split("\n")
+    .slice(2)
+    .map((l) =>
+      l
+        .split("|")
+        .map((c) => c.trim())
+        .slice(1, 10),
+    );
+  const cell = (v: number | null) => (v === null ? "no limit" : String(v));
+  const expected = BUILT_IN_POLICIES.map((p) => [
+    p.domain === "*" ? "`*`" : p.domain,
+    (p.aliases ?? []).join(", "),
+    p.mx_suffixes.join(", "),
+    cell(p.max_connections),
+    cell(p.messages_per_minute),
+    cell(p.recipients_per_transaction),
+    cell(p.messages_per_connection),
+    cell(p.idle_close_seconds),
+    p.tls,
+  ]);
+  assert.deepEqual(rows, expected, "update the README table from BUILT_IN_POLICIES");
 });
 
 describe("resolvePolicy", () => {
