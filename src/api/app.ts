@@ -22,6 +22,10 @@ import { guardRequest, notJson } from "./request-guard.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { adminAccountsList } from "./routes/admin-accounts-list.ts";
 import { apiKeys } from "./routes/api-keys.ts";
+import { destinationPoliciesDelete } from "./routes/destination-policies-delete.ts";
+import { destinationPoliciesGet } from "./routes/destination-policies-get.ts";
+import { destinationPoliciesList } from "./routes/destination-policies-list.ts";
+import { destinationPoliciesPut } from "./routes/destination-policies-put.ts";
 import { apiKeysList } from "./routes/api-keys-list.ts";
 import { domains } from "./routes/domains.ts";
 import { domainsVerify } from "./routes/domains-verify.ts";
@@ -122,6 +126,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   for (const r of [messagesBatch, messagesList, messagesReschedule, apiKeysList, adminAccountsList]) app.route("/", r);
   for (const r of [suppressionsList, suppressionsPost, suppressionsDelete]) app.route("/", r);
   app.route("/", metricsRoute);
+  for (const r of [destinationPoliciesList, destinationPoliciesGet, destinationPoliciesPut, destinationPoliciesDelete]) app.route("/", r);
   for (const r of [webhooksPost, webhooksList, webhooksGet, webhooksPatch, webhooksDelete, webhooksRotate, webhooksDeliveries, webhooksReplay])
     app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
