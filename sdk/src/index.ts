@@ -168,6 +168,19 @@ export class Hikyaku {
       update: (id: string, body: Body<"updateAccount">) =>
         this.#call<Schemas["AccountSettings"]>({ method: "PATCH", path: `/v1/admin/accounts/${enc(id)}`, body, retry: "safe" }),
     },
+    destinationPolicies: {
+      /** listDestinationPolicies: built-in and overridden policies, with each budget's live state. */
+      list: () => this.#call<Json<"listDestinationPolicies", 200>>({ method: "GET", path: "/v1/admin/destination-policies", retry: "safe" }),
+      /** getDestinationPolicy: the policy mail to `domain` follows (pass `mx` to see which MX group it joins). */
+      get: (domain: string, query: Query<"getDestinationPolicy"> = {}) =>
+        this.#call<Json<"getDestinationPolicy", 200>>({ method: "GET", path: `/v1/admin/destination-policies/${enc(domain)}`, query, retry: "safe" }),
+      /** setDestinationPolicy: replaces the override; a field left out keeps the built-in value. */
+      set: (domain: string, body: Body<"setDestinationPolicy">) =>
+        this.#call<Json<"setDestinationPolicy", 200>>({ method: "PUT", path: `/v1/admin/destination-policies/${enc(domain)}`, body, retry: "safe" }),
+      /** deleteDestinationPolicy: back to the built-in (or `*`) policy; 404 when there was no override. */
+      delete: (domain: string) =>
+        this.#call<Json<"deleteDestinationPolicy", 200>>({ method: "DELETE", path: `/v1/admin/destination-policies/${enc(domain)}`, retry: "answered" }),
+    },
   };
 
   async *#allPages<T>(fetchPage: (cursor: string | undefined) => Promise<Result<{ data: unknown[]; next_cursor: string | null }>>): AsyncGenerator<Result<T>> {

@@ -350,6 +350,20 @@ describe("every namespace reaches its operation", () => {
     const updated = await admin.admin.accounts.update(account.data?.account.id ?? "", { monthly_quota: 5 });
     assert.equal(updated.data?.monthly_quota, 5);
     assert.equal((await hk.admin.accounts.list()).error?.status, 401, "an API key is not the operator token");
+    const policies = await admin.admin.destinationPolicies.list();
+    assert.ok(
+      policies.data?.data.some((p) => p.domain === "docomo.ne.jp"),
+      "the built-in carriers are listed",
+    );
+    const set = await admin.admin.destinationPolicies.set("school.test", { messages_per_minute: 30 });
+    assert.equal(set.error, null, JSON.stringify(set.error));
+    const got = await admin.admin.destinationPolicies.get("school.test");
+    assert.equal(got.data?.policy.settings.messages_per_minute, 30);
+    const bad = await admin.admin.destinationPolicies.set("school.test", { max_connections: 0 });
+    assert.equal(bad.error?.status, 422);
+    assert.equal(bad.error?.field, "max_connections");
+    assert.equal((await admin.admin.destinationPolicies.delete("school.test")).error, null);
+    assert.equal((await admin.admin.destinationPolicies.delete("school.test")).error?.status, 404);
   });
 });
 
