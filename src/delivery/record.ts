@@ -67,8 +67,16 @@ interface Call {
 
 // Group commit (src/db/group-commit.ts): calls made at the same moment share one
 // statement, up to 2,000 recipients of them; each keeps its own guard (`from`), events,
-// retry and answer.
-const groupFor = groupCommitPer((sql: Sql | Tx, calls: Call[]) => recordMany(sql, calls), { weight: (c) => c.items.length, maxWeight: 2000 });
+// retry and answer. An outcome waiting here is the duplicate window: the destination has
+// the message, and a crash now sends it again. Once the statement is sent, PostgreSQL
+// commits it even if this process dies. So more statements run at once than for intake
+// (whose waiting costs only latency): a call waits for a free slot less often.
+export const OUTCOME_STATEMENTS_IN_FLIGHT = 6;
+const groupFor = groupCommitPer((sql: Sql | Tx, calls: Call[]) => recordMany(sql, calls), {
+  weight: (c) => c.items.length,
+  maxWeight: 2000,
+  maxInFlight: OUTCOME_STATEMENTS_IN_FLIGHT,
+});
 
 /** One statement for any number of calls, each answered as if it had been made alone. */
 async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {

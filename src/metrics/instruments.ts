@@ -22,6 +22,44 @@ const attempts = new Histogram(
   [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
 );
 
+const WEBHOOK_FAILURES = ["http_5xx", "http_4xx", "http_other", "timeout", "connection", "internal_address"];
+const webhookDelivered = new Counter(
+  "hikyaku_webhook_deliveries_total",
+  "Webhook events an endpoint answered with a 2xx (attempts committed by this process).",
+  [{}],
+);
+const webhookFailed = new Counter(
+  "hikyaku_webhook_failed_attempts_total",
+  "Webhook attempts that failed, by reason: http_5xx, http_4xx, http_other (1xx, 3xx: redirects are not followed), timeout, connection, internal_address (the name resolved only to internal addresses).",
+  WEBHOOK_FAILURES.map((reason) => ({ reason })),
+);
+const webhookAbandoned = new Counter(
+  "hikyaku_webhook_abandoned_events_total",
+  "Webhook events dropped after failing for 24 h (the log still has them; replay resends them).",
+  [{}],
+);
+const webhookDisabled = new Counter(
+  "hikyaku_webhook_endpoints_disabled_total",
+  "Webhook endpoints this process disabled, by reason: gone (the endpoint answered 410), failing (every attempt failed for 3 days).",
+  ["gone", "failing"].map((reason) => ({ reason })),
+);
+
+export interface WebhookRound {
+  delivered: number;
+  /** One class per failed attempt (src/webhooks/safe-post.ts failureClass). */
+  failures: string[];
+  abandoned: number;
+  disabled: "gone" | "failing" | null;
+}
+
+/** Called after a round's outcome is committed, so the counts match GET /v1/webhooks/{id}/deliveries. */
+export function countWebhookRound(round: WebhookRound): void {
+  if (round.delivered > 0) webhookDelivered.inc({}, round.delivered);
+  for (const reason of round.failures) webhookFailed.inc({ reason });
+  if (round.abandoned > 0) webhookAbandoned.inc({}, round.abandoned);
+  if (round.disabled) webhookDisabled.inc({ reason: round.disabled });
+}
+
 export function countIntake(door: string, result: "accepted" | "refused"): void {
   intake.inc({ door, result });
 }
@@ -35,5 +73,13 @@ export function observeAttempt(seconds: number): void {
 }
 
 export function instrumentFamilies(): Family[] {
-  return [intake.family(), deliveries.family(), attempts.family()];
+  return [
+    intake.family(),
+    deliveries.family(),
+    attempts.family(),
+    webhookDelivered.family(),
+    webhookFailed.family(),
+    webhookAbandoned.family(),
+    webhookDisabled.family(),
+  ];
 }

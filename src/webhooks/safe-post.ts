@@ -12,8 +12,21 @@ export interface PostResult {
   /** The HTTP status, or null when there was no answer. */
   status: number | null;
   error: string | null;
+  /** Why there was no answer: no answer in time, only internal addresses, or any other network failure. */
+  noAnswer: "timeout" | "internal_address" | "connection" | null;
   durationMs: number;
 }
+
+/** A failed attempt's class for the failure counter (src/metrics/instruments.ts); null for a 2xx. */
+export function failureClass(r: PostResult): string | null {
+  if (r.status === null) return r.noAnswer ?? "connection";
+  if (r.status >= 200 && r.status < 300) return null;
+  if (r.status >= 500 && r.status < 600) return "http_5xx";
+  if (r.status >= 400 && r.status < 500) return "http_4xx";
+  return "http_other";
+}
+
+const TIMEOUT = Symbol("timeout");
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
 
@@ -53,11 +66,18 @@ export function safePost(
   opts: { allowPrivate: boolean; timeoutMs: number },
 ): Promise<PostResult> {
   const started = performance.now();
-  const done = (status: number | null, error: string | null): PostResult => ({ status, error, durationMs: Math.round(performance.now() - started) });
+  const done = (status: number | null, error: string | null, noAnswer: PostResult["noAnswer"] = null): PostResult => ({
+    status,
+    error,
+    noAnswer,
+    durationMs: Math.round(performance.now() - started),
+  });
+  const failed = (err: Error & { code?: string; [TIMEOUT]?: true }) =>
+    done(null, err.message, err[TIMEOUT] ? "timeout" : err.code === "EINTERNAL" ? "internal_address" : "connection");
   const url = new URL(target);
   const literal = url.hostname.replace(/^\[|\]$/g, "");
   // A literal address never reaches the lookup, so it is checked here.
-  if (net.isIP(literal) && !opts.allowPrivate && isInternalAddress(literal)) return Promise.resolve(done(null, internal(literal).message));
+  if (net.isIP(literal) && !opts.allowPrivate && isInternalAddress(literal)) return Promise.resolve(failed(internal(literal)));
   const client = url.protocol === "https:" ? https : http;
   return new Promise((resolve) => {
     const req = client.request(
@@ -75,8 +95,8 @@ export function safePost(
         res.on("error", (err) => resolve(done(res.statusCode ?? null, err.message)));
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)));
-    req.on("error", (err) => resolve(done(null, err.message)));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { [TIMEOUT]: true as const })));
+    req.on("error", (err) => resolve(failed(err)));
     req.end(body);
   });
 }

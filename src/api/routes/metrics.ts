@@ -9,7 +9,10 @@ import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
 import { instrumentFamilies } from "../../metrics/instruments.ts";
 import { processFamilies } from "../../metrics/process-metrics.ts";
+import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { queueFamilies } from "../../metrics/queue-metrics.ts";
+import { shapingFamilies } from "../../metrics/shaping-metrics.ts";
+import { webhookFamilies } from "../../metrics/webhook-metrics.ts";
 import type { ApiEnv } from "../context.ts";
 
 export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
@@ -19,7 +22,8 @@ export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
   let fromDatabase: Family[] = [];
   let up = 1;
   try {
-    fromDatabase = await queueFamilies(c.get("deps").db);
+    const db = c.get("deps").db;
+    fromDatabase = (await Promise.all([queueFamilies(db), webhookFamilies(db), readLiveStates(db).then((s) => shapingFamilies(s))])).flat();
   } catch (err) {
     // The process's own metrics still answer; the database's are left out, not faked.
     log.warn("metrics: database unavailable", { err: err as Error });
