@@ -177,7 +177,7 @@ function EndpointTable({ c, endpoints, tz }: { c: ConsoleContext; endpoints: End
             <th scope="col">{t(lang, "url")}</th>
             <th scope="col">{t(lang, "events")}</th>
             <th scope="col">{t(lang, "status")}</th>
-            <th scope="col">{t(lang, "createdAt")}</th>
+            <th scope="col">{t(lang, "addedAt")}</th>
             <th scope="col">
               <span class="sr-only">{t(lang, "settings")}</span>
             </th>
@@ -226,7 +226,9 @@ async function endpointPage(c: ConsoleContext, notice?: Notice, typed?: { since:
   });
   if ("error" in found) return page(c, { title: t(lang, "webhooks"), notice: errorNotice(lang, found.error) }, <BackLink c={c} />);
   const { endpoint: e, deliveries } = found.ok;
+  // The field holds minutes: the default range ends at the next minute, so it covers what just happened.
   const dayAgo = rfc3339ToLocal(new Date(nowMs() - 86_400_000).toISOString(), tz);
+  const nextMinute = rfc3339ToLocal(new Date(nowMs() + 60_000).toISOString(), tz);
   return page(
     c,
     { title: `${t(lang, "webhooks")}: ${e.url}`, notice },
@@ -295,7 +297,7 @@ async function endpointPage(c: ConsoleContext, notice?: Notice, typed?: { since:
         </label>
         <label>
           {`${t(lang, "until")} (${tz})`}
-          <input type="datetime-local" name="until" required value={typed?.until ?? rfc3339ToLocal(new Date(nowMs()).toISOString(), tz)} />
+          <input type="datetime-local" name="until" required value={typed?.until ?? nextMinute} />
         </label>
         <button type="submit">{t(lang, "replay")}</button>
       </form>
