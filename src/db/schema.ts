@@ -320,6 +320,35 @@ export const dkimKeys = pgTable(
 );
 
 /**
+ * The usage chart's counts per account and quarter hour (UTC; every zone's offset is a
+ * whole number of quarter hours, so any zone's days are sums of them), rolled up from
+ * the log tables by src/logs/daily-counts.ts so that a month's chart sums at most
+ * 2,976 rows instead of counting every event. Like usage_counters, they outlive the logs.
+ */
+export const logCounts = pgTable(
+  "log_counts",
+  {
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    accepted: integer("accepted").notNull().default(0),
+    delivered: integer("delivered").notNull().default(0),
+    bounced: integer("bounced").notNull().default(0),
+    expired: integer("expired").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.bucket] })],
+);
+
+/** Per account: log events before `until` are in log_counts; from `until` on the chart counts the log itself. */
+export const logCountsUntil = pgTable("log_counts_until", {
+  accountId: uuid("account_id")
+    .primaryKey()
+    .references(() => accounts.id, { onDelete: "cascade" }),
+  until: timestamp("until", { withTimezone: true }).notNull(),
+});
+
+/**
  * Durable usage counters that outlive log retention. Each account-month is spread over
  * a few shards so concurrent transactions do not queue on one row lock.
  */

@@ -11,6 +11,7 @@ import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
 import { sendPendingDsns } from "../delivery/dsn-intent.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
+import { LOG_COUNTS_CRONTAB, LOG_COUNTS_TASK, logCountsTask } from "../logs/daily-counts.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
 import { deliverEndpoint } from "../webhooks/deliver-webhooks.ts";
 import { pruneWebhookAttempts } from "../webhooks/prune-attempts.ts";
@@ -54,8 +55,14 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
     if (typeof endpointId !== "string") return;
     await deliverEndpoint({ db, config }, endpointId).catch((err) => log.error("webhook delivery failed", { endpoint_id: endpointId, err: err as Error }));
   };
-  const taskList: TaskList = { deliver, sweep, [WEBHOOK_TASK]: webhooks, [RETENTION_TASK]: retentionTask(db, config) };
-  const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB];
+  const taskList: TaskList = {
+    deliver,
+    sweep,
+    [WEBHOOK_TASK]: webhooks,
+    [RETENTION_TASK]: retentionTask(db, config),
+    [LOG_COUNTS_TASK]: logCountsTask(db),
+  };
+  const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB, LOG_COUNTS_CRONTAB];
   const poolIds = new Set<string>();
   const concurrency = config.HIKYAKU_WORKER_CONCURRENCY;
   const startRunner = async (): Promise<Runner> => {
