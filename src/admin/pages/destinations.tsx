@@ -3,7 +3,8 @@
 // /v1/admin/destination-policies.
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
-import { BUILT_IN_POLICIES } from "../../delivery/destination-policy.ts";
+import { listPolicies } from "../../delivery/destination-policy.ts";
+import { readOverrides } from "../../delivery/policy-store.ts";
 import { readLiveStates } from "../../delivery/shaping-state.ts";
 import type { ConsoleEnv } from "../context.ts";
 import { t } from "../i18n.ts";
@@ -13,7 +14,9 @@ import { showTime } from "../time.ts";
 export function destinationPages(app: Hono<ConsoleEnv>) {
   app.get("/admin/operator/destinations", async (c) => {
     const lang = c.get("lang");
-    const states = await readLiveStates(c.get("deps").db);
+    const db = c.get("deps").db;
+    const [states, overrides] = await Promise.all([readLiveStates(db), readOverrides(db)]);
+    const source = (builtIn: boolean, overridden: boolean) => t(lang, builtIn && overridden ? "sourceBoth" : overridden ? "sourceOverride" : "sourceBuiltIn");
     const perMinute = (n: number | null) => (n === null ? t(lang, "unlimited") : String(n));
     return page(
       c,
@@ -33,11 +36,12 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
                 <th scope="col">{t(lang, "perConnection")}</th>
                 <th scope="col">{t(lang, "idleClose")}</th>
                 <th scope="col">{t(lang, "tls")}</th>
+                <th scope="col">{t(lang, "policySource")}</th>
                 <th scope="col">{t(lang, "basis")}</th>
               </tr>
             </thead>
             <tbody>
-              {BUILT_IN_POLICIES.map((p) => (
+              {listPolicies(overrides).map(({ policy: p, builtIn, overridden }) => (
                 <tr class="policy">
                   <th scope="row">
                     <code>{p.domain}</code>
@@ -49,6 +53,7 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
                   <td>{String(p.messages_per_connection)}</td>
                   <td>{String(p.idle_close_seconds)}</td>
                   <td>{p.tls}</td>
+                  <td>{source(builtIn, overridden)}</td>
                   <td>{p.basis}</td>
                 </tr>
               ))}
