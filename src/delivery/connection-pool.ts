@@ -273,7 +273,10 @@ export class ConnectionPool {
         lease.broken = true;
         if (!settled) {
           settled = true;
-          reject(new ConnectError(err.message, err.code, err.response, { cause: err, command: err.command }));
+          // A handshake that fails reaches nodemailer as a socket error (ESOCKET); it is still the TLS stage.
+          const tlsStage = isUpgrading(conn);
+          const message = tlsStage ? handshakeError(err) : err.message;
+          reject(new ConnectError(message, tlsStage ? "ETLS" : err.code, err.response, { cause: err, command: err.command }));
         }
       });
       conn.on("end", () => {
@@ -292,6 +295,18 @@ export class ConnectionPool {
       });
     });
   }
+}
+
+/** A handshake failure in one line: OpenSSL's code and reason (`ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: tlsv1 alert protocol version`). */
+function handshakeError(err: Error & { originalCode?: string; code?: string; reason?: string }): string {
+  const code = err.originalCode ?? err.code;
+  const text = err.reason ?? err.message.split("\n")[0]?.trim();
+  return [code, text].filter(Boolean).join(": ");
+}
+
+/** nodemailer is in the middle of STARTTLS's handshake (its own flag, unset once the session is secure). */
+function isUpgrading(conn: SMTPConnection): boolean {
+  return (conn as unknown as { upgrading?: boolean }).upgrading === true;
 }
 
 /**
