@@ -7,10 +7,10 @@
 //   root (MTA-STS `enforce`, RFC 8461 §4.2).
 // Connections of different modes never share a pool entry, so a reused connection never
 // crosses policies.
-import type { TLSSocket } from "node:tls";
 import tls from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import { trustedCas } from "../net/outbound-trust.ts";
+import { certificateError, handshakeError, isUpgrading } from "./nodemailer-tls.ts";
 import type { Target } from "./destination.ts";
 
 export type ConnectionTls = "opportunistic" | "required" | "verified";
@@ -295,30 +295,4 @@ export class ConnectionPool {
       });
     });
   }
-}
-
-/** A handshake failure in one line: OpenSSL's code and reason (`ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: tlsv1 alert protocol version`). */
-function handshakeError(err: Error & { originalCode?: string; code?: string; reason?: string }): string {
-  const code = err.originalCode ?? err.code;
-  const text = err.reason ?? err.message.split("\n")[0]?.trim();
-  return [code, text].filter(Boolean).join(": ");
-}
-
-/** nodemailer is in the middle of STARTTLS's handshake (its own flag, unset once the session is secure). */
-function isUpgrading(conn: SMTPConnection): boolean {
-  return (conn as unknown as { upgrading?: boolean }).upgrading === true;
-}
-
-/**
- * Why the session's certificate is not valid for `host` (node checks the chain and the
- * name on every handshake and keeps the verdict on the socket), or null when it is.
- * nodemailer keeps the socket in a private field; this is the one place that reads it.
- */
-function certificateError(conn: SMTPConnection, host: string): string | null {
-  const socket = (conn as unknown as { _socket?: TLSSocket })._socket;
-  if (!socket || typeof socket.authorized !== "boolean") return "the TLS session could not be inspected";
-  if (socket.authorized) return null;
-  const reason = socket.authorizationError;
-  const text = typeof reason === "string" ? reason : reason instanceof Error ? reason.message : "not trusted";
-  return `certificate not valid for ${host}: ${text}`;
 }

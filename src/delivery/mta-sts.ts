@@ -35,10 +35,22 @@ export class MtaSts {
   private readonly memo = new Map<string, { row: Cached | null; readAt: number }>();
   private readonly failures = new Map<string, { id: string; until: number; error: string }>();
 
+  /** One look-up per domain at a time: a burst of mail to a domain shares its TXT query and its fetch. */
+  private readonly inFlight = new Map<string, Promise<PolicyInForce>>();
+
   constructor(private readonly opts: MtaStsOptions) {}
 
-  async policyFor(domain: string): Promise<PolicyInForce> {
+  policyFor(domain: string): Promise<PolicyInForce> {
     const d = domain.toLowerCase();
+    let p = this.inFlight.get(d);
+    if (!p) {
+      p = this.lookUp(d).finally(() => this.inFlight.delete(d));
+      this.inFlight.set(d, p);
+    }
+    return p;
+  }
+
+  private async lookUp(d: string): Promise<PolicyInForce> {
     const id = await this.recordId(d);
     let cached = await this.cached(d, false);
     if (id !== undefined && cached?.id !== id) cached = await this.cached(d, true);
