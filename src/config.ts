@@ -117,6 +117,14 @@ export const configSchema = z.object({
   HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
   /** Port of destination MX servers; only tests change it (their MX servers are not on 25). */
   HIKYAKU_MX_PORT: port.default(25),
+  /**
+   * PEM file of CA certificates trusted for outbound TLS besides the system's roots: MX
+   * certificates under an MTA-STS `enforce` policy and the MTA-STS policy fetch itself.
+   * (HIKYAKU_TLS_CERT/KEY are the intake's own pair; this is what we trust of others.)
+   */
+  HIKYAKU_OUTBOUND_CA_FILE: z.string().optional(),
+  /** Port of the MTA-STS policy servers (https://mta-sts.<domain>/); only tests change it. */
+  HIKYAKU_MTA_STS_PORT: port.default(443),
   /** Largest accepted message, in bytes (HTTP body and SMTP SIZE). */
   HIKYAKU_MAX_MESSAGE_BYTES: z.coerce
     .number()

@@ -1,6 +1,6 @@
 // The folders of src/ are layered: a module imports only from its own layer or lower
-// ones. The base (clock, logger, errors, config, util) knows nothing of the database;
-// the database layer nothing of mail; the mail logic (accept, delivery, logs, …)
+// ones. The base (clock, logger, errors, config, util) knows nothing of the database
+// or the network; those (db, net) nothing of mail; the mail logic (accept, delivery, logs, …)
 // nothing of the doors and roles (api, admin, smtp, worker) that drive it; and only the
 // top (service, cli, bin) assembles roles. A worker never reaches into a door.
 import assert from "node:assert/strict";
@@ -15,6 +15,7 @@ const LAYERS: Record<string, number> = {
   "config.ts": 0,
   util: 0,
   db: 1,
+  net: 1,
   accept: 2,
   accounts: 2,
   delivery: 2,

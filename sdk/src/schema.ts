@@ -119,6 +119,7 @@ export interface paths {
          *     | `connection_lost` | 421 | 4.4.2 | temporary (retried) | the connection to the destination was lost |
          *     | `tls_failed` | 421 | 4.7.5 | temporary (retried) | the TLS handshake with the destination failed |
          *     | `tls_required` | 421 | 4.7.4 | temporary (retried) | TLS is required for this domain and could not be used |
+         *     | `mta_sts_failed` | 421 | 4.7.5 | temporary (retried) | the destination fails the domain's MTA-STS policy (MX host not in the policy, or no valid certificate); nothing was sent |
          *     | `protocol_error` | 421 | 4.5.0 | temporary (retried) | the destination answered outside the SMTP protocol |
          *     | `internal_error` | 451 | 4.3.0 | temporary (retried) | Hikyaku failed internally; the attempt will be retried |
          *     | `expired` | 554 | 5.4.7 | final | the message's lifetime passed before it could be delivered |
@@ -903,6 +904,16 @@ export interface components {
             mx_ip: string | null;
             /** @description Whether the session to the destination used TLS (null: no session). */
             tls: boolean | null;
+            /**
+             * @description The destination offered STARTTLS but the TLS handshake failed, so the session went on in plain text (opportunistic TLS only; null: no session).
+             * @example false
+             */
+            tls_fallback: boolean | null;
+            /**
+             * @description Why the session's TLS is what it is, when that needs saying: the handshake error behind a fallback, or what the domain's MTA-STS `testing` policy would have refused under `enforce` (RFC 8461).
+             * @example null
+             */
+            tls_detail: string | null;
             /** @example 250 */
             code: number;
             /** @example 2.0.0 */
@@ -2377,6 +2388,8 @@ export interface operations {
                      *           "mx_host": "mx1.example.jp",
                      *           "mx_ip": "203.0.113.25",
                      *           "tls": true,
+                     *           "tls_fallback": false,
+                     *           "tls_detail": null,
                      *           "code": 550,
                      *           "enhanced_code": "5.1.1",
                      *           "response": "550 5.1.1 user unknown",
@@ -2392,8 +2405,8 @@ export interface operations {
                      */
                     "application/json": components["schemas"]["LogPage"];
                     /**
-                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
-                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
+                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,tls_fallback,tls_detail,code,enhanced_code,response,code_source,service_code,tags
+                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,false,,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
                      */
                     "text/csv": string;
                 };
@@ -2494,8 +2507,8 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
-                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
+                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,tls_fallback,tls_detail,code,enhanced_code,response,code_source,service_code,tags
+                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,false,,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
                      */
                     "text/csv": string;
                 };

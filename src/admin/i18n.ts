@@ -65,6 +65,7 @@ export const words = {
   yes: { ja: "あり", en: "yes" },
   no: { ja: "なし", en: "no" },
   none: { ja: "—", en: "—" },
+  tlsFellBack: { ja: "なし(TLS に失敗し平文で送信)", en: "no (TLS failed; sent in plain text)" },
   serviceCode: { ja: "飛脚のコード", en: "Hikyaku's code" },
   noEvents: { ja: "該当するイベントはありません。", en: "No events match." },
   nextPage: { ja: "次のページ", en: "Next page" },
@@ -237,6 +238,10 @@ export const serviceCodeMeaning: Record<ServiceCode, Text> = {
   tls_required: {
     ja: "このドメインには TLS が必須ですが使えませんでした(再試行します)",
     en: "TLS is required for this domain and could not be used (retried)",
+  },
+  mta_sts_failed: {
+    ja: "宛先がドメインの MTA-STS ポリシーを満たしません(MX がポリシーにない、または証明書が無効)。送信せず再試行します",
+    en: "the destination fails the domain's MTA-STS policy (MX not in the policy, or no valid certificate); not sent, retried",
   },
   protocol_error: { ja: "宛先が SMTP の手順に沿わない応答をしました(再試行します)", en: "the destination answered outside the SMTP protocol (retried)" },
   internal_error: { ja: "飛脚の内部エラーです(再試行します)", en: "Hikyaku failed internally (retried)" },

@@ -145,6 +145,10 @@ export const deliveryEvents = pgTable(
     mxHost: text("mx_host"),
     mxIp: text("mx_ip"),
     tls: boolean("tls"),
+    /** STARTTLS was offered, its handshake failed, and the session went on in plain text; null: no session. */
+    tlsFallback: boolean("tls_fallback"),
+    /** The fallback's cause, or what an MTA-STS testing policy would have refused. */
+    tlsDetail: text("tls_detail"),
     code: smallint("code").notNull(),
     enhancedCode: text("enhanced_code"),
     response: text("response").notNull(),
@@ -539,4 +543,21 @@ export const destinationPolicies = pgTable("destination_policies", {
   /** PolicySettings fields, and mx_suffixes, as given. */
   settings: jsonb("settings").notNull(),
   updatedAt: ts("updated_at").notNull(),
+});
+
+/**
+ * MTA-STS policies (RFC 8461) fetched from https://mta-sts.<domain>/, cached for their
+ * max_age and shared by every worker process: a cached `enforce` policy stays in force
+ * until it expires even when its TXT record disappears or the fetch is blocked, which is
+ * what keeps an attacker from downgrading the domain (§3.3, §10.2). src/delivery/mta-sts.ts.
+ */
+export const mtaStsPolicies = pgTable("mta_sts_policies", {
+  domain: text("domain").primaryKey(),
+  /** The id of the `_mta-sts` TXT record the policy was fetched for; a new id means fetch again. */
+  policyId: text("policy_id").notNull(),
+  mode: text("mode").notNull(),
+  mx: text("mx").array().notNull(),
+  maxAge: integer("max_age").notNull(),
+  fetchedAt: ts("fetched_at").notNull(),
+  expiresAt: ts("expires_at").notNull(),
 });

@@ -11,16 +11,23 @@ import { countOutcomes, observeAttempt } from "../metrics/instruments.ts";
 import type { ConnectionPool } from "./connection-pool.ts";
 import { type DestinationOptions, findDestination } from "./destination.ts";
 import { sendDsnIntents } from "./dsn-intent.ts";
+import type { MtaSts } from "./mta-sts.ts";
 import type { Outcome } from "./outcome.ts";
+import type { PolicyStore } from "./policy-store.ts";
 import { windowEnd } from "./quiet-hours.ts";
 import { type MessageRef, type RecipientOutcome, type RecipientState, type Recorded, recordOutcomes, WAITING_STATES } from "./record.ts";
 import { attemptDomain, service } from "./smtp-attempt.ts";
+import { planTls } from "./tls-plan.ts";
 
 export interface DeliveryContext {
   db: Db;
   config: Config;
   pool: ConnectionPool;
   destination: DestinationOptions;
+  /** The destination policies (F10); unset: every domain gets the `*` defaults. */
+  policies?: PolicyStore;
+  /** MTA-STS policies for domains whose policy says `tls: mta-sts` (F11). */
+  mtaSts?: MtaSts;
   maxRecipientsPerTransaction: number;
 }
 
@@ -107,12 +114,20 @@ async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcp
     const o = service(dest.service, null, null, null, dest.detail);
     return new Map(rcpts.map((r) => [r.address, o]));
   }
+  const policyTls =
+    ctx.policies?.resolve(
+      domain,
+      dest.targets.map((t) => t.host),
+    ).policy.tls ?? "opportunistic";
+  const tls = await planTls(ctx.mtaSts, domain, policyTls, dest);
+  if (!tls.ok) return new Map(rcpts.map((r) => [r.address, tls.outcome]));
   return attemptDomain(ctx.pool, {
     envelopeFrom: msg.envelopeFrom,
     recipients: rcpts.map((r) => r.address),
     raw: msg.raw,
-    targets: dest.targets,
-    tls: "opportunistic",
+    targets: tls.targets,
+    tls: tls.tls,
+    audit: tls.audit,
     maxRecipientsPerTransaction: ctx.maxRecipientsPerTransaction,
   });
 }

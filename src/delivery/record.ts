@@ -26,7 +26,7 @@ export interface MessageRef {
 export interface RecipientOutcome {
   recipientId: number;
   event: LogEvent;
-  outcome: Pick<Outcome, "code" | "enhanced" | "response" | "source" | "mxHost" | "mxIp" | "tls">;
+  outcome: Pick<Outcome, "code" | "enhanced" | "response" | "source" | "mxHost" | "mxIp" | "tls" | "tlsFallback" | "tlsDetail">;
 }
 
 export interface RecordOptions {
@@ -108,8 +108,10 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
         ${col((i) => i.outcome.code)}::int[], ${col((i) => i.outcome.enhanced)}::text[], ${col((i) => i.outcome.response)}::text[],
         ${col((i) => i.outcome.source)}::text[], ${col((i) => i.outcome.mxHost)}::text[], ${col((i) => i.outcome.mxIp)}::text[],
         -- postgres.js serialises boolean arrays wrongly, so TLS travels as text
-        ${col((i) => (i.outcome.tls === null ? null : String(i.outcome.tls)))}::text[]
-      ) as t(c, id, event, code, enhanced, response, source, mx_host, mx_ip, tls)
+        ${col((i) => (i.outcome.tls === null ? null : String(i.outcome.tls)))}::text[],
+        ${col((i) => (i.outcome.tlsFallback === undefined ? null : String(i.outcome.tlsFallback)))}::text[],
+        ${col((i) => i.outcome.tlsDetail ?? null)}::text[]
+      ) as t(c, id, event, code, enhanced, response, source, mx_host, mx_ip, tls, tls_fallback, tls_detail)
     ),
     moved as (
       update recipients r
@@ -121,9 +123,9 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
     ),
     events as (
       insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender,
-        source_ip, channel, attempt, mx_host, mx_ip, tls, code, enhanced_code, response, code_source, tags)
+        source_ip, channel, attempt, mx_host, mx_ip, tls, tls_fallback, tls_detail, code, enhanced_code, response, code_source, tags)
       select k.account_id, k.at, i.event, k.message_id, m.address, k.envelope_sender, k.source_ip,
-        k.channel, m.attempts + k.attempt_offset, i.mx_host, i.mx_ip, i.tls::bool, i.code, i.enhanced,
+        k.channel, m.attempts + k.attempt_offset, i.mx_host, i.mx_ip, i.tls::bool, i.tls_fallback::bool, i.tls_detail, i.code, i.enhanced,
         i.response, i.source, k.tags
       from moved m join input i on i.id = m.id and i.c = m.c join calls k on k.c = m.c
     ),

@@ -6,10 +6,13 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { workerLogger } from "../db/migrate.ts";
 import { log } from "../logger.ts";
+import { loadExtraCas, trustedCas } from "../net/outbound-trust.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
 import { sendPendingDsns } from "../delivery/dsn-intent.ts";
+import { MtaSts } from "../delivery/mta-sts.ts";
+import { PolicyStore } from "../delivery/policy-store.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
 import { LOG_COUNTS_CRONTAB, LOG_COUNTS_TASK, logCountsTask } from "../logs/daily-counts.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
@@ -24,17 +27,25 @@ export interface WorkerHandle {
 }
 
 export async function startWorker(config: Config, db: Db, url: string): Promise<WorkerHandle> {
-  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000 });
+  const extraCa = loadExtraCas(config.HIKYAKU_OUTBOUND_CA_FILE);
+  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000, extraCa });
+  const resolver = createResolver(config.HIKYAKU_DNS_SERVERS);
+  const allowPrivate = config.HIKYAKU_ALLOW_PRIVATE_DESTINATIONS;
+  const policies = await PolicyStore.start(db);
   const ctx: DeliveryContext = {
     db,
     config,
     pool,
-    destination: {
-      routes: config.HIKYAKU_ROUTES,
-      resolver: createResolver(config.HIKYAKU_DNS_SERVERS),
-      allowPrivate: config.HIKYAKU_ALLOW_PRIVATE_DESTINATIONS,
-      mxPort: config.HIKYAKU_MX_PORT,
-    },
+    destination: { routes: config.HIKYAKU_ROUTES, resolver, allowPrivate, mxPort: config.HIKYAKU_MX_PORT },
+    policies,
+    mtaSts: new MtaSts({
+      db,
+      resolver,
+      allowPrivate,
+      ca: trustedCas(extraCa),
+      port: config.HIKYAKU_MTA_STS_PORT,
+      timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000,
+    }),
     maxRecipientsPerTransaction: 100,
   };
   const deliver: Task = async (payload, helpers) => {
@@ -100,6 +111,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
       await webhookDispatcher.stop();
       await runner.stop();
       await heartbeat.stop();
+      policies.stop();
       pool.close();
     },
   };
