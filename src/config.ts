@@ -166,6 +166,12 @@ export const configSchema = z.object({
   HIKYAKU_API_RATE_WINDOW_SECONDS: seconds(1, 86_400).default(60),
   /** Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404. 16+ characters. */
   HIKYAKU_METRICS_TOKEN: z.string().min(16).optional(),
+  /**
+   * A process without the api role (HIKYAKU_ROLES=worker, smtp) serves GET /metrics on
+   * this port (on HIKYAKU_HOST), with the same token, so that its own counters (deliveries,
+   * attempts, webhooks, intake) can be scraped. Unset: such a process serves no metrics.
+   */
+  HIKYAKU_METRICS_PORT: port.optional(),
   /** Webhooks: the first retry after a failed attempt, in seconds; each next one waits twice as long (at most 2 h), for 24 h. */
   HIKYAKU_WEBHOOK_RETRY_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
   /** Webhooks: how long one attempt may take (connect, send, answer), in seconds. */

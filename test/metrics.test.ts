@@ -9,6 +9,8 @@ import nodemailer from "nodemailer";
 import { encodeFamilies } from "../src/metrics/exposition.ts";
 import { shapingFamilies } from "../src/metrics/shaping-metrics.ts";
 import { eventually, type MxWorld, startTestService, startWithMx, type TestService } from "./helpers/service.ts";
+import { listening, spawnHikyaku, stopHikyaku } from "./helpers/hikyaku-process.ts";
+import { freePort } from "./helpers/sink.ts";
 import { type Receiver, startReceiver } from "./helpers/webhook-receiver.ts";
 
 const TOKEN = "metrics-token-0123456789";
@@ -278,6 +280,52 @@ describe("/metrics", () => {
       assert.equal(r.status, 404, `${base} ${token}`);
       assert.equal(JSON.parse(r.text).error.code, "not_found");
       assert.doesNotMatch(r.text, /hikyaku_/);
+    }
+  });
+});
+
+describe("/metrics of a process without the API", () => {
+  test("a worker-only process serves its own counters on HIKYAKU_METRICS_PORT, to the token only", async () => {
+    const port = await freePort();
+    const worker = spawnHikyaku(["start"], {
+      DATABASE_URL: apiOnly.config.DATABASE_URL ?? "",
+      HIKYAKU_ROLES: "worker",
+      HIKYAKU_METRICS_PORT: String(port),
+      HIKYAKU_METRICS_TOKEN: TOKEN,
+      HIKYAKU_DNS_SERVERS: world.dns.address,
+      HIKYAKU_MX_PORT: String(world.sink.port),
+      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
+      HIKYAKU_HOSTNAME: "worker.hikyaku.test",
+      HIKYAKU_HEARTBEAT_SECONDS: "1",
+      HIKYAKU_LOG_LEVEL: "info",
+    });
+    try {
+      await eventually(
+        async () => (await listening(port)) || (worker.err().includes("hikyaku exited") ? assert.fail(worker.err()) : false),
+        "the metrics port",
+        90_000,
+      );
+      const base = `http://127.0.0.1:${port}`;
+      // The message goes in through the API process and out through the worker process.
+      const sent = await apiOnly.api("POST", "/v1/messages", { from: "shop@shop.test", to: "alice@ok.test", subject: "split roles", text: "t" });
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      // Whatever waited in this database (an earlier test's message) goes out too: the
+      // worker's counter must equal the delivered events its database logged.
+      const families = await eventually(async () => {
+        const log = await apiOnly.api("GET", "/v1/logs?event=delivered");
+        const delivered = (log.body.data as { message_id: string }[]) ?? [];
+        if (!delivered.some((e) => e.message_id === sent.body.id)) return undefined;
+        const parsed = parse((await scrape(base)).text);
+        return value(parsed.get("hikyaku_deliveries"), "hikyaku_deliveries_total", { result: "delivered" }) === delivered.length ? parsed : undefined;
+      }, "the worker process counting the deliveries it made");
+      assert.equal(value(families.get("hikyaku_database_up"), "hikyaku_database_up"), 1);
+      assert.ok(families.has("process_resident_memory_bytes"), `process metrics are there: ${[...families.keys()].join(", ")}`);
+      assert.equal((await scrape(base, "wrong-token-0123456789")).status, 404);
+      assert.equal((await fetch(`${base}/metrics`)).status, 404);
+      const other = await fetch(`${base}/v1/messages`);
+      assert.equal(other.status, 404, "only /metrics is served");
+    } finally {
+      await stopHikyaku(worker);
     }
   });
 });
