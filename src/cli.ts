@@ -1,11 +1,10 @@
 // The `hikyaku` command: start the service, migrate, and manage accounts and keys.
 import { parseArgs } from "node:util";
 import { createAccount, createKey, listAccounts, revokeKey } from "./accounts/accounts.ts";
-import { isDatabaseDown } from "./api/app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { connect } from "./db/client.ts";
 import { startEmbedded } from "./db/embedded.ts";
-import { isStrandedWrite } from "./db/driver-faults.ts";
+import { isDatabaseDown, isStrandedWrite } from "./db/driver-faults.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";

@@ -117,6 +117,14 @@ export const configSchema = z.object({
   HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
   /** Port of destination MX servers; only tests change it (their MX servers are not on 25). */
   HIKYAKU_MX_PORT: port.default(25),
+  /**
+   * PEM file of CA certificates trusted for outbound TLS besides the system's roots: MX
+   * certificates under an MTA-STS `enforce` policy and the MTA-STS policy fetch itself.
+   * (HIKYAKU_TLS_CERT/KEY are the intake's own pair; this is what we trust of others.)
+   */
+  HIKYAKU_OUTBOUND_CA_FILE: z.string().optional(),
+  /** Port of the MTA-STS policy servers (https://mta-sts.<domain>/); only tests change it. */
+  HIKYAKU_MTA_STS_PORT: port.default(443),
   /** Largest accepted message, in bytes (HTTP body and SMTP SIZE). */
   HIKYAKU_MAX_MESSAGE_BYTES: z.coerce
     .number()
@@ -166,6 +174,12 @@ export const configSchema = z.object({
   HIKYAKU_API_RATE_WINDOW_SECONDS: seconds(1, 86_400).default(60),
   /** Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404. 16+ characters. */
   HIKYAKU_METRICS_TOKEN: z.string().min(16).optional(),
+  /**
+   * A process without the api role (HIKYAKU_ROLES=worker, smtp) serves GET /metrics on
+   * this port (on HIKYAKU_HOST), with the same token, so that its own counters (deliveries,
+   * attempts, webhooks, intake) can be scraped. Unset: such a process serves no metrics.
+   */
+  HIKYAKU_METRICS_PORT: port.optional(),
   /** Webhooks: the first retry after a failed attempt, in seconds; each next one waits twice as long (at most 2 h), for 24 h. */
   HIKYAKU_WEBHOOK_RETRY_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
   /** Webhooks: how long one attempt may take (connect, send, answer), in seconds. */

@@ -4,6 +4,7 @@
 import type { AddressInfo } from "node:net";
 import { createAccount, listAccounts } from "./accounts/accounts.ts";
 import { createApp } from "./api/app.ts";
+import { listenForMetrics } from "./api/metrics-listener.ts";
 import { serveApi } from "./api/serve-api.ts";
 import type { Config } from "./config.ts";
 import { connect, type Db } from "./db/client.ts";
@@ -54,6 +55,10 @@ export async function startService(config: Config): Promise<Service> {
       const http = await listen(config, db, embedded);
       httpUrl = http.url;
       stops.push(http.close);
+    } else if (config.HIKYAKU_METRICS_PORT !== undefined && config.HIKYAKU_METRICS_TOKEN) {
+      const metrics = await listenForMetrics(config, db, config.HIKYAKU_METRICS_PORT);
+      log.info("metrics listening", { url: metrics.url });
+      stops.push(metrics.close);
     }
     let smtp: Service["smtp"];
     if (config.HIKYAKU_ROLES.has("smtp")) {

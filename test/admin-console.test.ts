@@ -4,19 +4,23 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setLogLevel } from "../src/logger.ts";
-import { startTestService, type TestService } from "./helpers/service.ts";
+import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { type Receiver, startReceiver, verifyStandardWebhook } from "./helpers/webhook-receiver.ts";
 
 let hk: TestService;
+let rx: Receiver;
 let other: { accountId: string; key: string };
 const ADMIN = "test-admin-token-0123456789";
 
 before(async () => {
-  hk = await startTestService();
+  rx = await startReceiver();
+  hk = await startTestService({ HIKYAKU_WEBHOOK_RETRY_SECONDS: "0.2" });
   other = await hk.newAccount("other");
 });
 
 after(async () => {
   await hk?.stop();
+  await rx?.close();
 });
 
 /** A cookie jar and the requests a browser makes: redirects are not followed, so tests see them. */
@@ -73,14 +77,27 @@ describe("sessions", () => {
       "/admin/smtp",
       "/admin/keys",
       "/admin/usage",
+      "/admin/webhooks",
+      `/admin/webhooks/${crypto.randomUUID()}`,
+      "/admin/suppressions",
       "/admin/operator",
+      "/admin/operator/destinations",
       `/admin/messages/${crypto.randomUUID()}`,
     ]) {
       const r = await b.get(path);
       assert.equal(r.status, 303, path);
       assert.equal(r.headers.get("location"), "/admin/sign-in", path);
     }
-    for (const path of ["/admin/keys", "/admin/domains", "/admin/smtp/credentials", "/admin/sign-out"]) {
+    for (const path of [
+      "/admin/keys",
+      "/admin/domains",
+      "/admin/smtp/credentials",
+      "/admin/webhooks",
+      `/admin/webhooks/${crypto.randomUUID()}/rotate`,
+      "/admin/suppressions",
+      "/admin/suppressions/remove",
+      "/admin/sign-out",
+    ]) {
       const r = await b.post(path, { _csrf: "x" });
       assert.equal(r.status, 303, path);
       assert.equal(r.headers.get("location"), "/admin/sign-in", path);
@@ -428,5 +445,212 @@ describe("pages", () => {
     const bad = await b.post("/admin/domains", { _csrf: csrf, domain: "gmail.com" });
     assert.match(bad.text, /Enter a domain name you can send from/);
     assert.equal((await b.post("/admin/domains/unknown.test/verify", { _csrf: csrf })).status, 404);
+  });
+});
+
+/** A delivery event written as the outcome writer writes it (the log's triggers queue its webhooks and suppressions). */
+async function logEvent(accountId: string, fields: { event: string; recipient: string; code: number; enhanced: string; response: string }) {
+  const messageId = crypto.randomUUID();
+  const [row] = await hk.service.db.sql<{ id: number }[]>`
+    insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender, channel, attempt, code, enhanced_code, response, code_source)
+    values (${accountId}, now(), ${fields.event}, ${messageId}, ${fields.recipient}, 'a@shop.test', 'http', 1, ${fields.code}, ${fields.enhanced},
+      ${fields.response}, 'destination')
+    returning id`;
+  return { messageId, eventId: Number(row?.id) };
+}
+
+const secretIn = (html: string) => /(whsec_[A-Za-z0-9+/=]{40,})/.exec(html)?.[1] ?? "";
+
+describe("webhooks", () => {
+  test("create (the secret once, bad input refused by sentence), deliveries with status and time, disable, replay, rotate, delete", async () => {
+    const b = await signedIn(hk.key, { "accept-language": "en" });
+    const list = await b.get("/admin/webhooks");
+    assert.equal(list.status, 200);
+    assert.match(list.text, /No webhooks yet/);
+    const csrf = hiddenCsrf(list.text);
+
+    // Refusals: no event chosen, not a URL, credentials in it, an unknown event only. Nothing is stored.
+    const none = await b.post("/admin/webhooks", { _csrf: csrf, url: rx.url });
+    assert.equal(none.status, 422);
+    assert.match(none.text, /Choose at least one event/);
+    for (const url of ["ftp://example.test/x", "not a url", "https://user:pw@app.example/hooks"]) {
+      const bad = await b.post("/admin/webhooks", { _csrf: csrf, url, events: "delivered" });
+      assert.equal(bad.status, 422, url);
+      assert.match(bad.text, /Give the URL like https:\/\/app\.example\/hooks/, url);
+    }
+    const unknown = await b.post("/admin/webhooks", { _csrf: csrf, url: rx.url, events: "opened" });
+    assert.match(unknown.text, /Choose at least one event/);
+    assert.deepEqual((await hk.api("GET", "/v1/webhooks")).body.data, []);
+    // A forged token changes nothing.
+    assert.equal((await b.post("/admin/webhooks", { _csrf: "forged", url: rx.url, events: "delivered" })).status, 403);
+    assert.deepEqual((await hk.api("GET", "/v1/webhooks")).body.data, []);
+
+    const body = new URLSearchParams([
+      ["_csrf", csrf],
+      ["url", rx.url],
+      ["events", "delivered"],
+      ["events", "bounced"],
+    ]);
+    const made = await b.send("POST", "/admin/webhooks", body.toString(), { "content-type": "application/x-www-form-urlencoded" });
+    assert.equal(made.status, 200, made.text);
+    const secret = secretIn(made.text);
+    assert.ok(secret, "the secret is shown");
+    const [hook] = (await hk.api("GET", "/v1/webhooks")).body.data;
+    assert.deepEqual(hook.events, ["delivered", "bounced"]);
+    assert.equal(hook.url, rx.url);
+    assert.ok(!(await b.get("/admin/webhooks")).text.includes(secret), "shown only once");
+
+    // An event reaches the receiver, signed with that secret; the endpoint's page shows the attempt.
+    const sent = await logEvent(hk.accountId, { event: "delivered", recipient: "hook@shop.test", code: 250, enhanced: "2.0.0", response: "250 ok" });
+    const got = await eventually(async () => rx.received.find((r) => r.json?.message_id === sent.messageId), "the webhook");
+    assert.ok(verifyStandardWebhook(secret, got.headers, got.body));
+    const detail = await eventually(async () => {
+      const r = await b.get(`/admin/webhooks/${hook.id}`);
+      return /class="wh-delivered"/.test(r.text) ? r : undefined;
+    }, "the delivery on the page");
+    assert.equal(detail.status, 200);
+    assert.match(detail.text, /<td class="code">200<\/td><td>\d+ ms<\/td>/);
+
+    // Disable: the API agrees, the list says so, and replay is refused with the reason.
+    assert.equal((await b.post(`/admin/webhooks/${hook.id}/disable`, { _csrf: csrf })).status, 303);
+    assert.equal((await hk.api("GET", `/v1/webhooks/${hook.id}`)).body.enabled, false);
+    assert.match((await b.get("/admin/webhooks?done=disabled")).text, /Disabled[\s\S]*Enable/);
+    const range = { since: new Date(Date.now() - 3600_000).toISOString().slice(0, 16), until: new Date(Date.now() + 60_000).toISOString().slice(0, 16) };
+    const refused = await b.post(`/admin/webhooks/${hook.id}/replay`, { _csrf: csrf, ...range });
+    assert.equal(refused.status, 409);
+    assert.match(refused.text, /This webhook is disabled; enable it, then replay/);
+    assert.equal((await b.post(`/admin/webhooks/${hook.id}/enable`, { _csrf: csrf })).status, 303);
+    assert.equal((await hk.api("GET", `/v1/webhooks/${hook.id}`)).body.enabled, true);
+
+    // Replay: a backwards range and a non-time are refused by sentence; the hour before now is sent again, same webhook-id.
+    const backwards = await b.post(`/admin/webhooks/${hook.id}/replay`, { _csrf: csrf, since: range.until, until: range.since });
+    assert.equal(backwards.status, 422);
+    assert.match(backwards.text, /The end time must be later than the start time/);
+    const garbage = await b.post(`/admin/webhooks/${hook.id}/replay`, { _csrf: csrf, since: "yesterday", until: range.until });
+    assert.match(garbage.text, /The start time is not a valid time/);
+    const replayed = await b.post(`/admin/webhooks/${hook.id}/replay`, { _csrf: csrf, ...range });
+    assert.equal(replayed.status, 200);
+    assert.match(replayed.text, /1 events queued again/);
+    const again = await eventually(async () => {
+      const both = rx.received.filter((r) => r.json?.message_id === sent.messageId);
+      return both.length >= 2 ? both : undefined;
+    }, "the replayed webhook");
+    assert.equal(again[1]?.headers["webhook-id"], again[0]?.headers["webhook-id"]);
+
+    // Rotate: a new secret, shown once; the old one still signs for a day.
+    const rotated = await b.post(`/admin/webhooks/${hook.id}/rotate`, { _csrf: csrf });
+    const fresh = secretIn(rotated.text);
+    assert.ok(fresh && fresh !== secret);
+    assert.ok((await hk.api("GET", `/v1/webhooks/${hook.id}`)).body.previous_secret_expires_at);
+    assert.match((await b.get("/admin/webhooks")).text, /The previous secret also signs until/);
+
+    // Another account sees none of it and can change none of it.
+    const eve = await signedIn(other.key, { "accept-language": "en" });
+    const eveCsrf = hiddenCsrf((await eve.get("/admin/webhooks")).text);
+    assert.equal((await eve.get(`/admin/webhooks/${hook.id}`)).status, 404);
+    for (const action of ["disable", "rotate", "delete"]) {
+      assert.equal((await eve.post(`/admin/webhooks/${hook.id}/${action}`, { _csrf: eveCsrf })).status, 404, action);
+    }
+    assert.equal((await eve.post(`/admin/webhooks/${hook.id}/replay`, { _csrf: eveCsrf, ...range })).status, 404);
+    assert.equal((await hk.api("GET", `/v1/webhooks/${hook.id}`)).body.enabled, true);
+    assert.equal((await b.get("/admin/webhooks/not-a-uuid")).status, 404);
+
+    // Delete.
+    assert.equal((await b.post(`/admin/webhooks/${hook.id}/delete`, { _csrf: csrf })).status, 303);
+    assert.deepEqual((await hk.api("GET", "/v1/webhooks")).body.data, []);
+  });
+
+  test("the webhook sentences exist in Japanese", async () => {
+    const b = await signedIn(hk.key, { "accept-language": "ja" });
+    const csrf = hiddenCsrf((await b.get("/admin/webhooks")).text);
+    assert.match(
+      (await b.post("/admin/webhooks", { _csrf: csrf, url: "ftp://x.test/", events: "delivered" })).text,
+      /URL は https:\/\/app\.example\/hooks のように/,
+    );
+    assert.match((await b.post("/admin/webhooks", { _csrf: csrf, url: rx.url })).text, /受け取るイベントを 1 つ以上選んでください。/);
+  });
+});
+
+describe("suppressions", () => {
+  test("add (with reason and note), an address already there, a bad one; a hard bounce with its causing event; pages by cursor; remove", async () => {
+    await hk.service.db.sql`update accounts set suppression_list = true where id = ${hk.accountId}`;
+    const b = await signedIn(hk.key, { "accept-language": "en" });
+    const first = await b.get("/admin/suppressions");
+    assert.equal(first.status, 200);
+    const csrf = hiddenCsrf(first.text);
+
+    const added = await b.post("/admin/suppressions", { _csrf: csrf, address: " Gone@Shop.TEST ", reason: "complaint", detail: "phoned to complain" });
+    assert.equal(added.status, 200);
+    assert.match(added.text, /Added\./);
+    assert.match(added.text, /<td>gone@shop\.test<\/td><td>complaint<\/td><td>—<\/td><td>phoned to complain<\/td>/);
+    const api = (await hk.api("GET", "/v1/suppressions")).body.data;
+    assert.deepEqual(
+      api.map((s: any) => [s.address, s.reason, s.detail]),
+      [["gone@shop.test", "complaint", "phoned to complain"]],
+    );
+    assert.match((await b.post("/admin/suppressions", { _csrf: csrf, address: "gone@shop.test" })).text, /already on the list \(unchanged\)/);
+    const bad = await b.post("/admin/suppressions", { _csrf: csrf, address: "not-an-address" });
+    assert.equal(bad.status, 422);
+    assert.match(bad.text, /Give the address like a@example\.jp/);
+    assert.match(bad.text, /value="not-an-address"/, "the typed address stays in the field");
+    assert.equal((await b.post("/admin/suppressions", { _csrf: "forged", address: "x@shop.test" })).status, 403);
+    assert.equal((await hk.api("GET", "/v1/suppressions")).body.data.length, 1);
+
+    // A hard bounce suppresses its recipient; the page links the event's message.
+    const bounce = await logEvent(hk.accountId, {
+      event: "bounced",
+      recipient: "unknown@shop.test",
+      code: 550,
+      enhanced: "5.1.1",
+      response: "550 5.1.1 user unknown",
+    });
+    const withBounce = await b.get("/admin/suppressions");
+    assert.match(
+      withBounce.text,
+      new RegExp(`unknown@shop\\.test</td><td>hard bounce</td><td><a href="/admin/messages/${bounce.messageId}">#${bounce.eventId} · `),
+    );
+    assert.match(withBounce.text, /550 5\.1\.1 user unknown/);
+
+    // Pages of 50, newest first: the entries added by hand before these come on page 2.
+    await hk.service.db.sql`
+      insert into suppressions (account_id, address, reason, created_at)
+      select ${hk.accountId}, 'bulk' || g || '@shop.test', 'manual', now() + g * interval '1 second' from generate_series(1, 50) g`;
+    const one = await b.get("/admin/suppressions");
+    assert.equal((one.text.match(/<tr class="suppression">/g) ?? []).length, 50);
+    assert.ok(!one.text.includes("gone@shop.test"));
+    const next = /href="(\/admin\/suppressions\?cursor=[^"]+)" rel="next"/.exec(one.text)?.[1] ?? "";
+    assert.ok(next, "a next-page link");
+    const two = await b.get(next.replace(/&amp;/g, "&"));
+    assert.match(two.text, /gone@shop\.test/);
+    assert.match(two.text, /unknown@shop\.test/);
+    assert.equal((two.text.match(/<tr class="suppression">/g) ?? []).length, 2);
+    assert.equal((await b.get("/admin/suppressions?cursor=garbage")).status, 422);
+
+    // Remove; removing what is not there says so. Another account cannot remove ours.
+    const eve = await signedIn(other.key, { "accept-language": "en" });
+    const eveList = await eve.get("/admin/suppressions");
+    assert.ok(!eveList.text.includes("gone@shop.test"));
+    assert.equal((await eve.post("/admin/suppressions/remove", { _csrf: hiddenCsrf(eveList.text), address: "gone@shop.test" })).status, 404);
+    const removed = await b.post("/admin/suppressions/remove", { _csrf: csrf, address: "gone@shop.test" });
+    assert.equal(removed.status, 303);
+    assert.match((await b.get(removed.headers.get("location") ?? "")).text, /Removed: the next message to it will be attempted/);
+    const gone = await b.post("/admin/suppressions/remove", { _csrf: csrf, address: "gone@shop.test" });
+    assert.equal(gone.status, 404);
+    assert.match(gone.text, /That address is not on the list/);
+    assert.ok(!(await hk.api("GET", "/v1/suppressions?limit=100")).body.data.some((s: any) => s.address === "gone@shop.test"));
+    await hk.service.db.sql`delete from suppressions where account_id = ${hk.accountId}`;
+  });
+});
+
+describe("operator: destination policies", () => {
+  test("the built-in policies and the live state, for the operator only", async () => {
+    const op = await signedIn(ADMIN, { "accept-language": "en" });
+    const r = await op.get("/admin/operator/destinations");
+    assert.equal(r.status, 200);
+    assert.match(r.text, /<th scope="row"><code>\*<\/code><\/th>/);
+    assert.match(r.text, /a starting guess/);
+    assert.match(r.text, /No destination has state yet/);
+    assert.match((await op.get("/admin/operator")).text, /href="\/admin\/operator\/destinations"/);
+    assert.equal((await (await signedIn()).get("/admin/operator/destinations")).status, 404);
   });
 });

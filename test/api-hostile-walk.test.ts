@@ -58,6 +58,7 @@ const validBodies: Record<string, unknown> = {
   "PATCH /v1/domains/{domain}": { sign_before_verify: true },
   "PUT /v1/source-ips": { ips: ["192.0.2.1"] },
   "POST /v1/smtp-credentials": { username: "walked" },
+  "PUT /v1/admin/destination-policies/{domain}": { max_connections: 2, messages_per_minute: 60, tls: "required", mx_suffixes: [".mx.walked.example"] },
 };
 
 let hk: TestService;
@@ -377,7 +378,7 @@ function sendRaw(bytes: Buffer): Promise<Answer> {
 /** Every table whose rows are what a user stored; refused intake attempts are logged on purpose. */
 async function fingerprint(): Promise<Record<string, string>> {
   const tables = ["accounts", "api_keys", "messages", "message_contents", "recipients", "delivery_queue", "delivery_events", "idempotency_keys"];
-  tables.push("source_ips", "smtp_credentials", "domains", "dkim_keys", "usage_counters");
+  tables.push("source_ips", "smtp_credentials", "domains", "dkim_keys", "usage_counters", "destination_policies");
   const out: Record<string, string> = {};
   // Using a key stamps its last_used_at: that is bookkeeping, not something the request stored.
   const rowText: Record<string, string> = { api_keys: "(t.id, t.account_id, t.prefix, t.hash, t.name, t.created_at, t.revoked_at)::text" };

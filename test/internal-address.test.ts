@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
-import { isInternalAddress } from "../src/delivery/internal-address.ts";
+import { isInternalAddress } from "../src/net/internal-address.ts";
 
 // [range, first internal?, last internal?, an address just outside, its verdict]
 type Row = [string, boolean, boolean, string, boolean];

@@ -49,6 +49,10 @@ const PUBLISHED = [
   "listSmtpCredentials",
   "revokeSmtpCredential",
   "getUsage",
+  "listDestinationPolicies",
+  "getDestinationPolicy",
+  "setDestinationPolicy",
+  "deleteDestinationPolicy",
 ];
 
 describe("the OpenAPI contract", () => {

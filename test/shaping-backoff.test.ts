@@ -89,9 +89,9 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
   assert.equal(backedOff.effective_messages_per_minute, 300);
   const metrics = await eventually(async () => {
     const text = await (await fetch(`${hk.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
-    return /^hikyaku_destination_parked_total\{reason="destination_backoff"\} [1-9]\d*$/m.test(text) ? text : undefined;
+    return /^hikyaku_shaping_parked_recipients_total\{reason="destination_backoff"\} [1-9]\d*$/m.test(text) ? text : undefined;
   }, "parked recipients counted in /metrics");
-  assert.match(metrics, /^hikyaku_destination_rate_factor\{key="slow\.test"\} 0\.5$/m);
+  assert.match(metrics, /^hikyaku_shaping_rate_factor_ratio\{budget="slow\.test"\} 0\.5$/m);
 
   await sink.waitFor(12, 30_000);
   const first = slowDowns[0] as number;

@@ -123,6 +123,40 @@ export class Hikyaku {
     replace: (ips: string[]) => this.#call<Schemas["SourceIps"]>({ method: "PUT", path: "/v1/source-ips", body: { ips }, retry: "safe" }),
   };
 
+  readonly webhooks = {
+    /** createWebhook: the signing secret (`whsec_…`) is in this answer only. */
+    create: (body: Body<"createWebhook">) => this.#call<Schemas["CreatedWebhook"]>({ method: "POST", path: "/v1/webhooks", body, retry: "never" }),
+    /** listWebhooks */
+    list: () => this.#call<Schemas["WebhookList"]>({ method: "GET", path: "/v1/webhooks", retry: "safe" }),
+    /** getWebhook: also says why an endpoint was disabled. */
+    get: (id: string) => this.#call<Schemas["Webhook"]>({ method: "GET", path: `/v1/webhooks/${enc(id)}`, retry: "safe" }),
+    /** updateWebhook: url, event types, enabled. */
+    update: (id: string, body: Body<"updateWebhook">) =>
+      this.#call<Schemas["Webhook"]>({ method: "PATCH", path: `/v1/webhooks/${enc(id)}`, body, retry: "safe" }),
+    /** deleteWebhook */
+    delete: (id: string) => this.#call<null>({ method: "DELETE", path: `/v1/webhooks/${enc(id)}`, retry: "answered", expect: "none" }),
+    /** rotateWebhookSecret: the old secret keeps signing beside the new one for 24 h. */
+    rotateSecret: (id: string) =>
+      this.#call<Schemas["RotatedWebhookSecret"]>({ method: "POST", path: `/v1/webhooks/${enc(id)}/rotate-secret`, retry: "never" }),
+    /** listWebhookDeliveries: one page of attempts, newest first. */
+    deliveries: (id: string, query: Query<"listWebhookDeliveries"> = {}) =>
+      this.#call<Schemas["WebhookAttemptPage"]>({ method: "GET", path: `/v1/webhooks/${enc(id)}/deliveries`, query, retry: "safe" }),
+    /** replayWebhooks: sends the events of a time range again. */
+    replay: (id: string, query: Query<"replayWebhooks">) =>
+      this.#call<Schemas["WebhookReplay"]>({ method: "POST", path: `/v1/webhooks/${enc(id)}/replay`, query, retry: "never" }),
+  };
+
+  readonly suppressions = {
+    /** listSuppressions: one page; pass `next_cursor` back as `cursor`. */
+    page: (query: Query<"listSuppressions"> = {}) => this.#call<Schemas["SuppressionPage"]>({ method: "GET", path: "/v1/suppressions", query, retry: "safe" }),
+    /** listSuppressions across every page: `for await (const { data, error } of hk.suppressions.list())`. */
+    list: () => this.#allPages<Schemas["Suppression"]>((cursor) => this.suppressions.page({ cursor })),
+    /** addSuppression: 201 when added, 200 when it was already there. */
+    add: (body: Body<"addSuppression">) => this.#call<Schemas["Suppression"]>({ method: "POST", path: "/v1/suppressions", body, retry: "safe" }),
+    /** removeSuppression: later sends to the address are attempted again. */
+    remove: (address: string) => this.#call<Schemas["DeletedSuppression"]>({ method: "DELETE", path: `/v1/suppressions/${enc(address)}`, retry: "answered" }),
+  };
+
   /** Operator calls: construct the client with `apiKey: HIKYAKU_ADMIN_TOKEN`. */
   readonly admin = {
     accounts: {
@@ -133,6 +167,19 @@ export class Hikyaku {
       /** updateAccount: quota and time zone. */
       update: (id: string, body: Body<"updateAccount">) =>
         this.#call<Schemas["AccountSettings"]>({ method: "PATCH", path: `/v1/admin/accounts/${enc(id)}`, body, retry: "safe" }),
+    },
+    destinationPolicies: {
+      /** listDestinationPolicies: built-in and overridden policies, with each budget's live state. */
+      list: () => this.#call<Json<"listDestinationPolicies", 200>>({ method: "GET", path: "/v1/admin/destination-policies", retry: "safe" }),
+      /** getDestinationPolicy: the policy mail to `domain` follows (pass `mx` to see which MX group it joins). */
+      get: (domain: string, query: Query<"getDestinationPolicy"> = {}) =>
+        this.#call<Json<"getDestinationPolicy", 200>>({ method: "GET", path: `/v1/admin/destination-policies/${enc(domain)}`, query, retry: "safe" }),
+      /** setDestinationPolicy: replaces the override; a field left out keeps the built-in value. */
+      set: (domain: string, body: Body<"setDestinationPolicy">) =>
+        this.#call<Json<"setDestinationPolicy", 200>>({ method: "PUT", path: `/v1/admin/destination-policies/${enc(domain)}`, body, retry: "safe" }),
+      /** deleteDestinationPolicy: back to the built-in (or `*`) policy; 404 when there was no override. */
+      delete: (domain: string) =>
+        this.#call<Json<"deleteDestinationPolicy", 200>>({ method: "DELETE", path: `/v1/admin/destination-policies/${enc(domain)}`, retry: "answered" }),
     },
   };
 

@@ -119,6 +119,7 @@ export interface paths {
          *     | `connection_lost` | 421 | 4.4.2 | temporary (retried) | the connection to the destination was lost |
          *     | `tls_failed` | 421 | 4.7.5 | temporary (retried) | the TLS handshake with the destination failed |
          *     | `tls_required` | 421 | 4.7.4 | temporary (retried) | TLS is required for this domain and could not be used |
+         *     | `mta_sts_failed` | 421 | 4.7.5 | temporary (retried) | the destination fails the domain's MTA-STS policy (MX host not in the policy, or no valid certificate); nothing was sent |
          *     | `protocol_error` | 421 | 4.5.0 | temporary (retried) | the destination answered outside the SMTP protocol |
          *     | `shaped` | 451 | 4.4.5 | temporary (retried) | held back by the destination's rate limit (messages per minute); not an attempt |
          *     | `destination_busy` | 451 | 4.4.5 | temporary (retried) | every connection the destination's policy allows is in use; not an attempt |
@@ -485,6 +486,54 @@ export interface paths {
          * @description Takes the address off the list: the next send to it is attempted again, and only a new hard bounce (or POST) suppresses it again.
          */
         delete: operations["removeSuppression"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/destination-policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List destination policies (operator)
+         * @description Every built-in policy, every domain the operator named, and `*` last: the settings in force, `source` (built-in, override, or built-in+override), `basis` (where the built-in numbers come from), the MX suffixes that group other domains into a policy, and the live state of each budget (current rate, backoff, connections in use). Not paged: the list is the built-in table plus the operator's overrides.
+         */
+        get: operations["listDestinationPolicies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/destination-policies/{domain}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the destination policy for a domain (operator)
+         * @description The policy in force for mail to `domain`, for any domain: a listed one gets its own policy (an alias gets the policy it belongs to); any other gets `*`, with the budget of its MX group. Hikyaku does no DNS look-up here: pass the domain's MX hosts in `mx` (as `dig +short MX` lists them) to see which MX group it joins.
+         */
+        get: operations["getDestinationPolicy"];
+        /**
+         * Override a destination policy (operator)
+         * @description Sets the operator's settings for `domain` (a built-in policy, a domain of your own, or `*`). The body replaces any earlier override: a field left out keeps the built-in value, or for a domain without a built-in policy follows `*`; `{}` gives a domain a budget of its own with `*`'s settings. `mx_suffixes` replaces the built-in list. An alias (hotmail.com) is refused: change the policy it belongs to (outlook.com). Every worker process uses the new settings within about a second.
+         */
+        put: operations["setDestinationPolicy"];
+        post?: never;
+        /**
+         * Remove a destination policy override (operator)
+         * @description Drops the operator's settings for `domain`: a built-in policy goes back to its built-in values, any other domain back to `*` (and its MX group's budget). Answers the policy now in force; 404 when the domain had no override, so a mistyped name is noticed.
+         */
+        delete: operations["deleteDestinationPolicy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -859,6 +908,16 @@ export interface components {
             mx_ip: string | null;
             /** @description Whether the session to the destination used TLS (null: no session). */
             tls: boolean | null;
+            /**
+             * @description The destination offered STARTTLS but the TLS handshake failed, so the session went on in plain text (opportunistic TLS only; null: no session).
+             * @example false
+             */
+            tls_fallback: boolean | null;
+            /**
+             * @description Why the session's TLS is what it is, when that needs saying: the handshake error behind a fallback, or what the domain's MTA-STS `testing` policy would have refused under `enforce` (RFC 8461).
+             * @example null
+             */
+            tls_detail: string | null;
             /** @example 250 */
             code: number;
             /** @example 2.0.0 */
@@ -1315,6 +1374,176 @@ export interface components {
             address: string;
             /** @enum {boolean} */
             deleted: true;
+        };
+        DestinationPolicyList: {
+            data: components["schemas"]["DestinationPolicy"][];
+        };
+        DestinationPolicy: {
+            /**
+             * @description The recipient domain the policy is named by, or `*` for every other domain.
+             * @example docomo.ne.jp
+             */
+            domain: string;
+            /**
+             * @description Other domains that are this policy by name, sharing its budget.
+             * @example []
+             */
+            aliases: string[];
+            /**
+             * @description `built-in`: Hikyaku's own numbers. `override`: a domain only the operator named (fields not set follow `*`). `built-in+override`: built-in, with the operator's fields on top.
+             * @example built-in+override
+             * @enum {string}
+             */
+            source: "built-in" | "override" | "built-in+override";
+            settings: components["schemas"]["DestinationPolicySettings"];
+            /**
+             * @description What the operator set with PUT, as given; null: nothing.
+             * @example {
+             *       "messages_per_minute": 120
+             *     }
+             */
+            override: components["schemas"]["DestinationPolicyInput"] | null;
+            /**
+             * @description MX host suffixes (`.google.com`): a recipient domain whose MX host ends so shares this policy and its budget. Each is a domain name of two labels or more; a leading dot is added.
+             * @example [
+             *       ".docomo.ne.jp"
+             *     ]
+             */
+            mx_suffixes: string[];
+            /** @description Where the built-in numbers come from, or that they are a starting guess. */
+            basis: string;
+            /** @description The live state of the policy's budget: at most one entry (key = the domain) for a named policy; for `*`, one per MX group that has state. Empty when nothing was sent lately. */
+            live: components["schemas"]["DestinationLiveState"][];
+        };
+        /** @description The settings in force: the override's fields over the built-in (or `*`) values. */
+        DestinationPolicySettings: {
+            /**
+             * @description Connections open at once to the policy's destinations, counted across every worker process. 1-1000.
+             * @example 3
+             */
+            max_connections: number;
+            /**
+             * @description Messages (SMTP transactions) per minute, across every worker process; null: no limit. 1-1000000 or null.
+             * @example 180
+             */
+            messages_per_minute: number | null;
+            /**
+             * @description RCPT TO per transaction; a message with more recipients goes in several transactions. 1-1000.
+             * @example 10
+             */
+            recipients_per_transaction: number;
+            /**
+             * @description Transactions over one connection before it is closed and a new one opened. 1-100000.
+             * @example 10
+             */
+            messages_per_connection: number;
+            /**
+             * @description An idle connection is closed after this many seconds. 1-3600.
+             * @example 5
+             */
+            idle_close_seconds: number;
+            /**
+             * @description `opportunistic`: STARTTLS when offered, plain text only if the handshake fails. `required`: never plain text; a failure defers with the `tls_required` code. `mta-sts`: follow the domain's MTA-STS policy (RFC 8461), never downgrading.
+             * @example opportunistic
+             * @enum {string}
+             */
+            tls: "opportunistic" | "required" | "mta-sts";
+        };
+        DestinationPolicyInput: {
+            /**
+             * @description Connections open at once to the policy's destinations, counted across every worker process. 1-1000.
+             * @example 2
+             */
+            max_connections?: number;
+            /**
+             * @description Messages (SMTP transactions) per minute, across every worker process; null: no limit. 1-1000000 or null.
+             * @example 120
+             */
+            messages_per_minute?: number | null;
+            /**
+             * @description RCPT TO per transaction; a message with more recipients goes in several transactions. 1-1000.
+             * @example 10
+             */
+            recipients_per_transaction?: number;
+            /**
+             * @description Transactions over one connection before it is closed and a new one opened. 1-100000.
+             * @example 10
+             */
+            messages_per_connection?: number;
+            /**
+             * @description An idle connection is closed after this many seconds. 1-3600.
+             * @example 5
+             */
+            idle_close_seconds?: number;
+            /**
+             * @description `opportunistic`: STARTTLS when offered, plain text only if the handshake fails. `required`: never plain text; a failure defers with the `tls_required` code. `mta-sts`: follow the domain's MTA-STS policy (RFC 8461), never downgrading.
+             * @example opportunistic
+             * @enum {string}
+             */
+            tls?: "opportunistic" | "required" | "mta-sts";
+            /**
+             * @description MX host suffixes (`.google.com`): a recipient domain whose MX host ends so shares this policy and its budget. Each is a domain name of two labels or more; a leading dot is added. Up to 20; replaces the built-in list.
+             * @example [
+             *       ".docomo.ne.jp"
+             *     ]
+             */
+            mx_suffixes?: string[];
+        };
+        DestinationLiveState: {
+            /**
+             * @description The budget: the policy's domain, or for `*` `*:<MX group>`.
+             * @example docomo.ne.jp
+             */
+            key: string;
+            /**
+             * @description The rate in force now, after backoff; null: no limit.
+             * @example 90
+             */
+            effective_messages_per_minute: number | null;
+            /**
+             * @description Messages sent in the last 60 s, all processes together.
+             * @example 41
+             */
+            sent_last_minute: number;
+            /**
+             * @description 1 normally; halved by each slow-down reply, recovering over time.
+             * @example 0.5
+             */
+            rate_factor: number;
+            /**
+             * @description The rate is backed off until then (ISO 8601), or null.
+             * @example 2026-12-01T10:15:00.000Z
+             */
+            backoff_until: string | null;
+            /**
+             * @description Nothing is sent until then: every connection was refused (ISO 8601), or null.
+             * @example null
+             */
+            suspended_until: string | null;
+            /**
+             * @description Connections open now, all processes together.
+             * @example 2
+             */
+            connections_in_use: number;
+        };
+        DestinationPolicyLookup: {
+            /**
+             * @description The domain asked about, as stored: lower case, IDNs as A-labels, no trailing dot.
+             * @example ezweb.ne.jp
+             */
+            domain: string;
+            /**
+             * @description How the domain finds its policy: by its own name, as an alias of it, by an MX host's suffix (with `mx`), or the `*` default.
+             * @example alias
+             * @enum {string}
+             */
+            via: "domain" | "alias" | "mx_suffix" | "default";
+            /**
+             * @description The budget its mail counts against.
+             * @example au.com
+             */
+            key: string;
+            policy: components["schemas"]["DestinationPolicy"];
         };
         CreatedWebhook: components["schemas"]["Webhook"] & {
             /**
@@ -2163,6 +2392,8 @@ export interface operations {
                      *           "mx_host": "mx1.example.jp",
                      *           "mx_ip": "203.0.113.25",
                      *           "tls": true,
+                     *           "tls_fallback": false,
+                     *           "tls_detail": null,
                      *           "code": 550,
                      *           "enhanced_code": "5.1.1",
                      *           "response": "550 5.1.1 user unknown",
@@ -2178,8 +2409,8 @@ export interface operations {
                      */
                     "application/json": components["schemas"]["LogPage"];
                     /**
-                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
-                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
+                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,tls_fallback,tls_detail,code,enhanced_code,response,code_source,service_code,tags
+                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,false,,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
                      */
                     "text/csv": string;
                 };
@@ -2280,8 +2511,8 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags
-                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
+                     * @example id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,tls_fallback,tls_detail,code,enhanced_code,response,code_source,service_code,tags
+                     *     4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,false,,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation
                      */
                     "text/csv": string;
                 };
@@ -4979,6 +5210,559 @@ export interface operations {
                      *       "error": {
                      *         "code": "rate_limited",
                      *         "message": "This account made 6000 requests in this 60-second window; retry in 12 s.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listDestinationPolicies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every policy; `*` is last and shows one live state per MX group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "domain": "docomo.ne.jp",
+                     *           "aliases": [],
+                     *           "source": "built-in+override",
+                     *           "settings": {
+                     *             "max_connections": 3,
+                     *             "messages_per_minute": 120,
+                     *             "recipients_per_transaction": 10,
+                     *             "messages_per_connection": 10,
+                     *             "idle_close_seconds": 5,
+                     *             "tls": "opportunistic"
+                     *           },
+                     *           "override": {
+                     *             "messages_per_minute": 120
+                     *           },
+                     *           "mx_suffixes": [
+                     *             ".docomo.ne.jp"
+                     *           ],
+                     *           "basis": "docomo's notice to bulk senders (nttdocomo.co.jp, imode_mail/notice/mass_send) asks for a moderate number of SMTP sessions and at most 100 recipients per SMTP session (…)",
+                     *           "live": [
+                     *             {
+                     *               "key": "docomo.ne.jp",
+                     *               "effective_messages_per_minute": 60,
+                     *               "sent_last_minute": 58,
+                     *               "rate_factor": 0.5,
+                     *               "backoff_until": "2026-12-01T10:15:00.000Z",
+                     *               "suspended_until": null,
+                     *               "connections_in_use": 3
+                     *             }
+                     *           ]
+                     *         },
+                     *         {
+                     *           "domain": "*",
+                     *           "aliases": [],
+                     *           "source": "built-in",
+                     *           "settings": {
+                     *             "max_connections": 16,
+                     *             "messages_per_minute": null,
+                     *             "recipients_per_transaction": 100,
+                     *             "messages_per_connection": 1000,
+                     *             "idle_close_seconds": 15,
+                     *             "tls": "opportunistic"
+                     *           },
+                     *           "override": null,
+                     *           "mx_suffixes": [],
+                     *           "basis": "Every other domain, one budget per MX group. (…)",
+                     *           "live": [
+                     *             {
+                     *               "key": "*:mail.protection.outlook.com",
+                     *               "effective_messages_per_minute": null,
+                     *               "sent_last_minute": 212,
+                     *               "rate_factor": 1,
+                     *               "backoff_until": null,
+                     *               "suspended_until": null,
+                     *               "connections_in_use": 4
+                     *             },
+                     *             {
+                     *               "key": "*:hosting.example",
+                     *               "effective_messages_per_minute": null,
+                     *               "sent_last_minute": 7,
+                     *               "rate_factor": 1,
+                     *               "backoff_until": null,
+                     *               "suspended_until": null,
+                     *               "connections_in_use": 1
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DestinationPolicyList"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDestinationPolicy: {
+        parameters: {
+            query?: {
+                /** @description The domain's MX host names in preference order, comma-separated. */
+                mx?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A recipient domain (any case, IDNs in Unicode or as A-labels, a trailing dot allowed), or `*` for every domain without a policy of its own. */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy in force and the budget key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "domain": "docomo.ne.jp",
+                     *       "via": "domain",
+                     *       "key": "docomo.ne.jp",
+                     *       "policy": {
+                     *         "domain": "docomo.ne.jp",
+                     *         "aliases": [],
+                     *         "source": "built-in+override",
+                     *         "settings": {
+                     *           "max_connections": 3,
+                     *           "messages_per_minute": 120,
+                     *           "recipients_per_transaction": 10,
+                     *           "messages_per_connection": 10,
+                     *           "idle_close_seconds": 5,
+                     *           "tls": "opportunistic"
+                     *         },
+                     *         "override": {
+                     *           "messages_per_minute": 120
+                     *         },
+                     *         "mx_suffixes": [
+                     *           ".docomo.ne.jp"
+                     *         ],
+                     *         "basis": "docomo's notice to bulk senders (nttdocomo.co.jp, imode_mail/notice/mass_send) asks for a moderate number of SMTP sessions and at most 100 recipients per SMTP session (…)",
+                     *         "live": [
+                     *           {
+                     *             "key": "docomo.ne.jp",
+                     *             "effective_messages_per_minute": 60,
+                     *             "sent_last_minute": 58,
+                     *             "rate_factor": 0.5,
+                     *             "backoff_until": "2026-12-01T10:15:00.000Z",
+                     *             "suspended_until": null,
+                     *             "connections_in_use": 3
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DestinationPolicyLookup"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setDestinationPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A recipient domain (any case, IDNs in Unicode or as A-labels, a trailing dot allowed), or `*` for every domain without a policy of its own. */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "messages_per_minute": 120
+                 *     }
+                 */
+                "application/json": components["schemas"]["DestinationPolicyInput"];
+            };
+        };
+        responses: {
+            /** @description The policy now in force for the domain. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "domain": "docomo.ne.jp",
+                     *       "via": "domain",
+                     *       "key": "docomo.ne.jp",
+                     *       "policy": {
+                     *         "domain": "docomo.ne.jp",
+                     *         "aliases": [],
+                     *         "source": "built-in+override",
+                     *         "settings": {
+                     *           "max_connections": 3,
+                     *           "messages_per_minute": 120,
+                     *           "recipients_per_transaction": 10,
+                     *           "messages_per_connection": 10,
+                     *           "idle_close_seconds": 5,
+                     *           "tls": "opportunistic"
+                     *         },
+                     *         "override": {
+                     *           "messages_per_minute": 120
+                     *         },
+                     *         "mx_suffixes": [
+                     *           ".docomo.ne.jp"
+                     *         ],
+                     *         "basis": "docomo's notice to bulk senders (nttdocomo.co.jp, imode_mail/notice/mass_send) asks for a moderate number of SMTP sessions and at most 100 recipients per SMTP session (…)",
+                     *         "live": []
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DestinationPolicyLookup"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The service cannot reach its database; nothing was stored. Retry with backoff. Codes: `unavailable`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unavailable",
+                     *         "message": "The service cannot reach its database right now; nothing was stored. Retry shortly.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteDestinationPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A recipient domain (any case, IDNs in Unicode or as A-labels, a trailing dot allowed), or `*` for every domain without a policy of its own. */
+                domain: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The override is gone; the policy now in force for the domain. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "domain": "docomo.ne.jp",
+                     *       "via": "domain",
+                     *       "key": "docomo.ne.jp",
+                     *       "policy": {
+                     *         "domain": "docomo.ne.jp",
+                     *         "aliases": [],
+                     *         "source": "built-in",
+                     *         "settings": {
+                     *           "max_connections": 3,
+                     *           "messages_per_minute": 180,
+                     *           "recipients_per_transaction": 10,
+                     *           "messages_per_connection": 10,
+                     *           "idle_close_seconds": 5,
+                     *           "tls": "opportunistic"
+                     *         },
+                     *         "override": null,
+                     *         "mx_suffixes": [
+                     *           ".docomo.ne.jp"
+                     *         ],
+                     *         "basis": "docomo's notice to bulk senders (nttdocomo.co.jp, imode_mail/notice/mass_send) asks for a moderate number of SMTP sessions and at most 100 recipients per SMTP session (…)",
+                     *         "live": [
+                     *           {
+                     *             "key": "docomo.ne.jp",
+                     *             "effective_messages_per_minute": 60,
+                     *             "sent_last_minute": 58,
+                     *             "rate_factor": 0.5,
+                     *             "backoff_until": "2026-12-01T10:15:00.000Z",
+                     *             "suspended_until": null,
+                     *             "connections_in_use": 3
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DestinationPolicyLookup"];
+                };
+            };
+            /** @description Missing, unknown or revoked credentials. Codes: `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "unauthorized",
+                     *         "message": "Send a valid API key as `Authorization: Bearer <key>`; this one is missing, unknown or revoked.",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found, or owned by another account (the two answer alike). Codes: `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "No message 01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e in this account.",
+                     *         "field": "id",
+                     *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A field is invalid; `error.field` names it and `error.message` says what to change. Codes: `validation_error`, `invalid_address`, `sender_refused`, `too_many_recipients`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "validation_error",
+                     *         "message": "to: \"bob\" is not a valid email address.",
+                     *         "field": "to",
                      *         "request_id": "req_0193a1b2c3d4e5f6a7b8c9d0e1f2a3b4"
                      *       }
                      *     }

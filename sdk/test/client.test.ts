@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { eventually, type MxWorld, startWithMx } from "../../test/helpers/service.ts";
 import { freePort } from "../../test/helpers/sink.ts";
 import { type DeliveryEvent, Hikyaku, type SendMessage } from "../src/index.ts";
+import { startReceiver, verifyStandardWebhook } from "../../test/helpers/webhook-receiver.ts";
 import { answering, proxy, silent } from "./faulty-server.ts";
 
 let world: MxWorld;
@@ -349,5 +350,71 @@ describe("every namespace reaches its operation", () => {
     const updated = await admin.admin.accounts.update(account.data?.account.id ?? "", { monthly_quota: 5 });
     assert.equal(updated.data?.monthly_quota, 5);
     assert.equal((await hk.admin.accounts.list()).error?.status, 401, "an API key is not the operator token");
+    const policies = await admin.admin.destinationPolicies.list();
+    assert.ok(
+      policies.data?.data.some((p) => p.domain === "docomo.ne.jp"),
+      "the built-in carriers are listed",
+    );
+    const set = await admin.admin.destinationPolicies.set("school.test", { messages_per_minute: 30 });
+    assert.equal(set.error, null, JSON.stringify(set.error));
+    const got = await admin.admin.destinationPolicies.get("school.test");
+    assert.equal(got.data?.policy.settings.messages_per_minute, 30);
+    const bad = await admin.admin.destinationPolicies.set("school.test", { max_connections: 0 });
+    assert.equal(bad.error?.status, 422);
+    assert.equal(bad.error?.field, "max_connections");
+    assert.equal((await admin.admin.destinationPolicies.delete("school.test")).error, null);
+    assert.equal((await admin.admin.destinationPolicies.delete("school.test")).error?.status, 404);
+  });
+});
+
+describe("webhooks and suppressions", () => {
+  test("a webhook made through the SDK receives a signed delivered event; rotate, list attempts, disable, delete", async () => {
+    const rx = await startReceiver();
+    try {
+      const made = await hk.webhooks.create({ url: rx.url, events: ["delivered"] });
+      assert.equal(made.error, null, JSON.stringify(made.error));
+      const id = made.data?.id ?? "";
+      const secret = made.data?.secret ?? "";
+      assert.match(secret, /^whsec_/);
+      const sent = await hk.messages.send(message({ subject: "Hooked" }));
+      const hit = await eventually(async () => rx.received.find((r) => r.json?.message_id === sent.data?.id), "the webhook for the sent message");
+      assert.equal(hit.json.type, "delivered");
+      assert.ok(verifyStandardWebhook(secret, hit.headers, hit.body), "signed with the secret the SDK was given");
+      assert.equal((await hk.webhooks.get(id)).data?.url, rx.url);
+      assert.ok((await hk.webhooks.list()).data?.data.some((w) => w.id === id));
+      const attempts = await eventually(async () => {
+        const page = await hk.webhooks.deliveries(id);
+        return (page.data?.data.length ?? 0) > 0 ? page.data : undefined;
+      }, "a recorded attempt");
+      assert.equal(attempts?.data[0]?.status, 200);
+      const rotated = await hk.webhooks.rotateSecret(id);
+      assert.match(rotated.data?.secret ?? "", /^whsec_/);
+      assert.notEqual(rotated.data?.secret, secret);
+      assert.equal((await hk.webhooks.update(id, { enabled: false })).data?.enabled, false);
+      assert.deepEqual(await hk.webhooks.delete(id), { data: null, error: null });
+      assert.equal((await hk.webhooks.get(id)).error?.status, 404);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  test("a suppression added through the SDK ends a later send as suppressed; removed, it is delivered", async () => {
+    const admin = new Hikyaku({ apiKey: world.hk.config.HIKYAKU_ADMIN_TOKEN ?? "", baseUrl: world.hk.url });
+    assert.equal((await admin.admin.accounts.update(world.hk.accountId, { suppression_list: true })).error, null);
+    const added = await hk.suppressions.add({ address: "Blocked@ok.test" });
+    assert.equal(added.error, null, JSON.stringify(added.error));
+    assert.equal(added.data?.address, "blocked@ok.test");
+    const all: string[] = [];
+    for await (const { data, error } of hk.suppressions.list()) {
+      assert.equal(error, null);
+      if (data) all.push(data.address);
+    }
+    assert.ok(all.includes("blocked@ok.test"), `listed: ${all.join(", ")}`);
+    const sent = await hk.messages.send(message({ to: "blocked@ok.test" }));
+    assert.equal(sent.data?.recipients?.[0]?.state, "suppressed");
+    assert.equal((await hk.suppressions.remove("blocked@ok.test")).error, null);
+    assert.equal((await hk.suppressions.remove("blocked@ok.test")).error?.status, 404);
+    const again = await hk.messages.send(message({ to: "blocked@ok.test", subject: "After removal" }));
+    assert.equal(again.data?.recipients?.[0]?.state, "queued");
   });
 });

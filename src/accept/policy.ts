@@ -7,6 +7,8 @@ import { AppError } from "../errors.ts";
 import { type HeaderField, fieldValue } from "./raw-message.ts";
 
 export type Priority = "high" | "normal" | "bulk";
+/** How a priority is stored in delivery_queue and graphile-worker jobs: lower runs first. */
+export const PRIORITIES = { high: -10, normal: 0, bulk: 10 } as const;
 
 export interface QuietHours {
   start: string;

@@ -9,7 +9,7 @@ import { AppError } from "../errors.ts";
 import { serviceReply } from "../delivery/service-codes.ts";
 import { countIntake, countOutcomes } from "../metrics/instruments.ts";
 import { uuidv7 } from "../util/ids.ts";
-import { PRIORITIES } from "../worker/dispatcher.ts";
+import { PRIORITIES } from "./policy.ts";
 import { domainOf } from "./addresses.ts";
 import type { Policy } from "./policy.ts";
 import type { Submission } from "./accept.ts";

@@ -11,14 +11,17 @@ import { log } from "../logger.ts";
 import type { ConsoleContext, ConsoleEnv } from "./context.ts";
 import { chooseLang, errorText, t } from "./i18n.ts";
 import { page } from "./layout.tsx";
+import { destinationPages } from "./pages/destinations.tsx";
 import { domainPages } from "./pages/domains.tsx";
 import { keyPages } from "./pages/keys.tsx";
 import { logPages } from "./pages/logs.tsx";
 import { messagePages } from "./pages/message.tsx";
 import { operatorPages } from "./pages/operator.tsx";
-import { smtpPages } from "./pages/smtp.tsx";
 import { cookieOptions, signInPages } from "./pages/sign-in.tsx";
+import { smtpPages } from "./pages/smtp.tsx";
+import { suppressionPages } from "./pages/suppressions.tsx";
 import { usagePages } from "./pages/usage.tsx";
+import { webhookPages } from "./pages/webhooks.tsx";
 import { findSession, SESSION_COOKIE, sameToken } from "./session.ts";
 
 const CSP = [
@@ -89,7 +92,8 @@ export function consoleApp(): Hono<ConsoleEnv> {
   app.use("/admin/*", gate);
   signInPages(app);
   app.get("/admin", (c) => c.redirect(c.get("session").accountId ? "/admin/logs" : "/admin/operator", 303));
-  for (const pages of [logPages, messagePages, domainPages, smtpPages, keyPages, usagePages, operatorPages]) pages(app);
+  for (const pages of [logPages, messagePages, domainPages, smtpPages, keyPages, webhookPages, suppressionPages, usagePages, operatorPages, destinationPages])
+    pages(app);
   app.all("/admin/*", notFound);
 
   app.onError((err, c) => {

@@ -11,9 +11,14 @@ const ACCOUNT_NAV: [string, Word][] = [
   ["/admin/domains", "domains"],
   ["/admin/smtp", "smtp"],
   ["/admin/keys", "apiKeys"],
+  ["/admin/webhooks", "webhooks"],
+  ["/admin/suppressions", "suppressions"],
   ["/admin/usage", "usage"],
 ];
-const OPERATOR_NAV: [string, Word][] = [["/admin/operator", "accounts"]];
+const OPERATOR_NAV: [string, Word][] = [
+  ["/admin/operator", "accounts"],
+  ["/admin/operator/destinations", "destinations"],
+];
 
 export function page(c: ConsoleContext, opts: { title: string; notice?: Notice | undefined; status?: number }, content: Child) {
   const lang = c.get("lang");

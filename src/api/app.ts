@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { accountForKey } from "../accounts/accounts.ts";
 import { adminConsole } from "../admin/mount.ts";
+import { isDatabaseDown } from "../db/driver-faults.ts";
 import { AppError, type ErrorCode, errorBody, errorTable } from "../errors.ts";
 import { log } from "../logger.ts";
 import { describeHttpSend, recordReception } from "../logs/reception.ts";
@@ -21,6 +22,10 @@ import { guardRequest, notJson } from "./request-guard.ts";
 import { adminAccounts, adminAccountsPatch } from "./routes/admin-accounts.ts";
 import { adminAccountsList } from "./routes/admin-accounts-list.ts";
 import { apiKeys } from "./routes/api-keys.ts";
+import { destinationPoliciesDelete } from "./routes/destination-policies-delete.ts";
+import { destinationPoliciesGet } from "./routes/destination-policies-get.ts";
+import { destinationPoliciesList } from "./routes/destination-policies-list.ts";
+import { destinationPoliciesPut } from "./routes/destination-policies-put.ts";
 import { apiKeysList } from "./routes/api-keys-list.ts";
 import { domains } from "./routes/domains.ts";
 import { domainsVerify } from "./routes/domains-verify.ts";
@@ -121,6 +126,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   for (const r of [messagesBatch, messagesList, messagesReschedule, apiKeysList, adminAccountsList]) app.route("/", r);
   for (const r of [suppressionsList, suppressionsPost, suppressionsDelete]) app.route("/", r);
   app.route("/", metricsRoute);
+  for (const r of [destinationPoliciesList, destinationPoliciesGet, destinationPoliciesPut, destinationPoliciesDelete]) app.route("/", r);
   for (const r of [webhooksPost, webhooksList, webhooksGet, webhooksPatch, webhooksDelete, webhooksRotate, webhooksDeliveries, webhooksReplay])
     app.route("/", r);
   app.doc31("/openapi.json", OPENAPI_INFO);
@@ -192,23 +198,6 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-export function isDatabaseDown(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? "";
-  return [
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "CONNECTION_CLOSED",
-    "CONNECTION_ENDED",
-    "CONNECTION_DESTROYED",
-    "CONNECT_TIMEOUT",
-    "57P01",
-    "57P03",
-    "08006",
-    "08001",
-    "53300",
-  ].includes(code);
 }
 
 function respond(c: Context<ApiEnv>, err: AppError) {

@@ -8,3 +8,21 @@
 export function isStrandedWrite(err: unknown): boolean {
   return err instanceof TypeError && /reading 'write'/.test(err.message) && /[\\/]postgres[\\/]src[\\/]connection\.js/.test(err.stack ?? "");
 }
+
+/** The database is unreachable or restarting (connection refused or lost, admin shutdown, too many clients): a 503, not a 500. */
+export function isDatabaseDown(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  return [
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "CONNECTION_CLOSED",
+    "CONNECTION_ENDED",
+    "CONNECTION_DESTROYED",
+    "CONNECT_TIMEOUT",
+    "57P01",
+    "57P03",
+    "08006",
+    "08001",
+    "53300",
+  ].includes(code);
+}

@@ -160,6 +160,10 @@ export const deliveryEvents = pgTable(
     mxHost: text("mx_host"),
     mxIp: text("mx_ip"),
     tls: boolean("tls"),
+    /** STARTTLS was offered, its handshake failed, and the session went on in plain text; null: no session. */
+    tlsFallback: boolean("tls_fallback"),
+    /** The fallback's cause, or what an MTA-STS testing policy would have refused. */
+    tlsDetail: text("tls_detail"),
     code: smallint("code").notNull(),
     enhancedCode: text("enhanced_code"),
     response: text("response").notNull(),
@@ -333,6 +337,35 @@ export const dkimKeys = pgTable(
   },
   (t) => [index("dkim_keys_domain_idx").on(t.domainId), uniqueIndex("dkim_keys_domain_selector_idx").on(t.domainId, t.selector, t.algorithm)],
 );
+
+/**
+ * The usage chart's counts per account and quarter hour (UTC; every zone's offset is a
+ * whole number of quarter hours, so any zone's days are sums of them), rolled up from
+ * the log tables by src/logs/daily-counts.ts so that a month's chart sums at most
+ * 2,976 rows instead of counting every event. Like usage_counters, they outlive the logs.
+ */
+export const logCounts = pgTable(
+  "log_counts",
+  {
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    bucket: timestamp("bucket", { withTimezone: true }).notNull(),
+    accepted: integer("accepted").notNull().default(0),
+    delivered: integer("delivered").notNull().default(0),
+    bounced: integer("bounced").notNull().default(0),
+    expired: integer("expired").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.bucket] })],
+);
+
+/** Per account: log events before `until` are in log_counts; from `until` on the chart counts the log itself. */
+export const logCountsUntil = pgTable("log_counts_until", {
+  accountId: uuid("account_id")
+    .primaryKey()
+    .references(() => accounts.id, { onDelete: "cascade" }),
+  until: timestamp("until", { withTimezone: true }).notNull(),
+});
 
 /**
  * Durable usage counters that outlive log retention. Each account-month is spread over
@@ -588,3 +621,20 @@ export const destinationSent = pgTable(
   },
   (t) => [primaryKey({ columns: [t.key, t.second] }), index("destination_sent_second_idx").on(t.second)],
 );
+
+/**
+ * MTA-STS policies (RFC 8461) fetched from https://mta-sts.<domain>/, cached for their
+ * max_age and shared by every worker process: a cached `enforce` policy stays in force
+ * until it expires even when its TXT record disappears or the fetch is blocked, which is
+ * what keeps an attacker from downgrading the domain (§3.3, §10.2). src/delivery/mta-sts.ts.
+ */
+export const mtaStsPolicies = pgTable("mta_sts_policies", {
+  domain: text("domain").primaryKey(),
+  /** The id of the `_mta-sts` TXT record the policy was fetched for; a new id means fetch again. */
+  policyId: text("policy_id").notNull(),
+  mode: text("mode").notNull(),
+  mx: text("mx").array().notNull(),
+  maxAge: integer("max_age").notNull(),
+  fetchedAt: ts("fetched_at").notNull(),
+  expiresAt: ts("expires_at").notNull(),
+});

@@ -1,8 +1,19 @@
 // Outbound SMTP connections, kept open and reused for many messages to the same
-// destination address. Opportunistic STARTTLS: upgrade when offered, and fall back to
-// plain text only when the TLS handshake itself fails, remembering that it did.
+// destination address, in one of three TLS modes:
+// - opportunistic: upgrade when STARTTLS is offered, and fall back to plain text only
+//   when the TLS handshake itself fails, remembering that it did;
+// - required: TLS or no session, certificate not checked (Postfix's "encrypt" level);
+// - verified: TLS with a certificate valid for the MX host name, chained to a trusted
+//   root (MTA-STS `enforce`, RFC 8461 §4.2).
+// Connections of different modes never share a pool entry, so a reused connection never
+// crosses policies.
+import tls from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
+import { trustedCas } from "../net/outbound-trust.ts";
+import { certificateError, handshakeError, isUpgrading } from "./nodemailer-tls.ts";
 import type { Target } from "./destination.ts";
+
+export type ConnectionTls = "opportunistic" | "required" | "verified";
 
 export interface Lease {
   conn: SMTPConnection;
@@ -21,6 +32,13 @@ export interface Lease {
   secure: boolean;
   /** STARTTLS was offered but its handshake failed, so this session is plain text. */
   tlsFellBack: boolean;
+  /** Why it fell back (the handshake error), when it did. */
+  fallbackReason?: string;
+  /**
+   * Whether the certificate is valid for the host name and chains to a trusted root
+   * (checked on every TLS session, enforced only in `verified` mode); null: no TLS.
+   */
+  certificateError: string | null;
   reused: boolean;
   broken: boolean;
   /** Settles when the connection has closed. */
@@ -52,6 +70,8 @@ export interface PoolOptions {
   maxPerDestination?: number;
   /** Counts every connection of a budget against the limit of all processes together. */
   slots?: SlotLeaser;
+  /** CA certificates (PEM) trusted besides the system's roots (HIKYAKU_OUTBOUND_CA_FILE). */
+  extraCa?: string[];
 }
 
 export class ConnectError extends Error {
@@ -59,10 +79,13 @@ export class ConnectError extends Error {
     message: string,
     readonly smtpCode: string | undefined,
     readonly response: string | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; command?: string },
   ) {
     super(message, options);
+    this.command = options?.command;
   }
+  /** The SMTP command that failed (EHLO, STARTTLS, …), when the session got that far. */
+  readonly command: string | undefined;
 }
 
 /** Every connection slot of the budget is held (by this process or others): the transaction waits for a later run. */
@@ -102,11 +125,16 @@ const CLOSE_WAIT_MS = 2000;
 export class ConnectionPool {
   private readonly groups = new Map<string, Group>();
   private closed = false;
+  /** One context for every session: building one per connection would parse the roots each time. */
+  private readonly secureContext: tls.SecureContext;
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(private readonly opts: PoolOptions) {
+    const ca = trustedCas(opts.extraCa);
+    this.secureContext = tls.createSecureContext({ minVersion: "TLSv1.2", ...(ca ? { ca } : {}) });
+  }
 
   /** A connection to the target: an idle one when there is one (unless `fresh`), else a new one. */
-  async acquire(target: Target, tls: "opportunistic" | "required", fresh = false, budget?: Budget): Promise<Lease> {
+  async acquire(target: Target, tls: ConnectionTls, fresh = false, budget?: Budget): Promise<Lease> {
     const key = `${target.ip}|${target.port}|${target.host}|${tls}`;
     const b = budget ?? {
       key,
@@ -339,28 +367,39 @@ export class ConnectionPool {
     if (g.open <= 0 && g.idle.length === 0 && g.waiters.length === 0 && this.groups.get(g.budget.key) === g) this.groups.delete(g.budget.key);
   }
 
-  private async open(target: Target, key: string, tls: "opportunistic" | "required"): Promise<Lease> {
+  private async open(target: Target, key: string, mode: ConnectionTls): Promise<Lease> {
+    let lease: Lease;
     try {
-      return await this.connect(target, key, tls, false);
+      lease = await this.connect(target, key, mode, false);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (tls === "opportunistic" && code === "ETLS") return this.connect(target, key, tls, true);
-      throw err;
+      const e = err as ConnectError;
+      if (mode !== "opportunistic" || e.smtpCode !== "ETLS") throw err;
+      lease = await this.connect(target, key, mode, true);
+      lease.fallbackReason = e.message;
     }
+    // nodemailer is asked for TLS in these modes; this makes sure nothing is sent without it.
+    const refused = mode === "opportunistic" ? undefined : !lease.secure ? "the session is not encrypted" : mode === "verified" ? lease.certificateError : null;
+    if (refused) {
+      lease.conn.close();
+      throw new ConnectError(refused, "ETLS", undefined);
+    }
+    return lease;
   }
 
-  private connect(target: Target, key: string, tls: "opportunistic" | "required", plain: boolean): Promise<Lease> {
+  private connect(target: Target, key: string, mode: ConnectionTls, plain: boolean): Promise<Lease> {
     const t = this.opts.timeoutMs;
     const conn = new SMTPConnection({
       host: target.ip,
       port: target.port,
       name: this.opts.heloName,
+      // The MX host name: SNI, and the name the certificate is checked against.
       servername: /^[\d.:]+$/.test(target.host) ? undefined : target.host,
       ignoreTLS: plain,
-      requireTLS: tls === "required",
-      opportunisticTLS: tls === "opportunistic",
+      requireTLS: mode !== "opportunistic",
+      opportunisticTLS: mode === "opportunistic",
       // MTA-to-MTA TLS is opportunistic: certificates are rarely verifiable (RFC 7435).
-      tls: { rejectUnauthorized: false, minVersion: "TLSv1.2" },
+      // Only an MTA-STS enforce policy makes the destination promise a valid one.
+      tls: { secureContext: this.secureContext, rejectUnauthorized: mode === "verified" },
       connectionTimeout: t,
       greetingTimeout: t,
       socketTimeout: t,
@@ -379,16 +418,20 @@ export class ConnectionPool {
       retire: false,
       secure: false,
       tlsFellBack: plain,
+      certificateError: null,
       reused: false,
       broken: false,
     };
     return new Promise<Lease>((resolve, reject) => {
       let settled = false;
-      conn.on("error", (err: Error & { code?: string; response?: string }) => {
+      conn.on("error", (err: Error & { code?: string; response?: string; command?: string }) => {
         lease.broken = true;
         if (!settled) {
           settled = true;
-          reject(new ConnectError(err.message, err.code, err.response, { cause: err }));
+          // A handshake that fails reaches nodemailer as a socket error (ESOCKET); it is still the TLS stage.
+          const tlsStage = isUpgrading(conn);
+          const message = tlsStage ? handshakeError(err) : err.message;
+          reject(new ConnectError(message, tlsStage ? "ETLS" : err.code, err.response, { cause: err, command: err.command }));
         }
       });
       conn.on("end", () => {
@@ -408,6 +451,7 @@ export class ConnectionPool {
           return;
         }
         lease.secure = conn.secure;
+        lease.certificateError = conn.secure ? certificateError(conn, target.host) : null;
         resolve(lease);
       });
     });

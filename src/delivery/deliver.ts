@@ -11,11 +11,13 @@ import { countOutcomes, countParked, observeAttempt } from "../metrics/instrumen
 import type { ConnectionPool } from "./connection-pool.ts";
 import { type DestinationOptions, findDestination } from "./destination.ts";
 import { sendDsnIntents } from "./dsn-intent.ts";
+import type { MtaSts } from "./mta-sts.ts";
 import { windowEnd } from "./quiet-hours.ts";
 import { type MessageRef, type RecipientOutcome, type RecipientState, type Recorded, recordOutcomes, WAITING_STATES } from "./record.ts";
 import { attemptShaped, type Park, type ShapedResult } from "./shaped-attempt.ts";
 import type { Shaper } from "./shaper.ts";
 import { service } from "./smtp-attempt.ts";
+import { planTls } from "./tls-plan.ts";
 
 export interface DeliveryContext {
   db: Db;
@@ -24,6 +26,8 @@ export interface DeliveryContext {
   destination: DestinationOptions;
   /** Destination policies and their shared budgets (F10). */
   shaper: Shaper;
+  /** MTA-STS policies for domains whose policy says `tls: mta-sts` (F11). */
+  mtaSts?: MtaSts;
 }
 
 export interface Claimed extends MessageRef {
@@ -134,11 +138,15 @@ async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcp
     domain,
     dest.targets.map((t) => t.host),
   );
+  const tls = await planTls(ctx.mtaSts, domain, policy.policy.tls, dest);
+  if (!tls.ok) return { outcomes: new Map(rcpts.map((r) => [r.address, tls.outcome])), parks: [] };
   return attemptShaped(ctx.shaper, ctx.pool, policy, {
     envelopeFrom: msg.envelopeFrom,
     raw: msg.raw,
     priority: msg.priority,
-    targets: dest.targets,
+    targets: tls.targets,
+    tls: tls.tls,
+    audit: tls.audit,
     recipients: rcpts.map((r) => r.address),
   });
 }

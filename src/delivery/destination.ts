@@ -3,7 +3,7 @@
 // addresses that are not internal unless the operator allows it.
 import type { HostPort } from "../config.ts";
 import { DnsError, type Resolver } from "./dns.ts";
-import { isInternalAddress } from "./internal-address.ts";
+import { isInternalAddress } from "../net/internal-address.ts";
 import type { ServiceCode } from "./service-codes.ts";
 
 export interface Target {
@@ -13,7 +13,8 @@ export interface Target {
   port: number;
 }
 
-export type Destination = { ok: true; targets: Target[] } | { ok: false; service: ServiceCode; detail: string };
+/** `via`: the domain's own MX hosts, or a configured route (whose host the domain's MTA-STS policy does not name). */
+export type Destination = { ok: true; targets: Target[]; via: "mx" | "route" } | { ok: false; service: ServiceCode; detail: string };
 
 export interface DestinationOptions {
   routes?: Map<string, HostPort>;
@@ -43,10 +44,10 @@ export async function findDestination(domain: string, opts: DestinationOptions):
 }
 
 async function routeTargets(route: HostPort, resolver: Resolver): Promise<Destination> {
-  if (/^[\d.]+$|:/.test(route.host)) return { ok: true, targets: [{ host: route.host, ip: route.host, port: route.port }] };
+  if (/^[\d.]+$|:/.test(route.host)) return { ok: true, via: "route", targets: [{ host: route.host, ip: route.host, port: route.port }] };
   try {
     const ips = await resolver.addresses(route.host);
-    return { ok: true, targets: ips.map((ip) => ({ host: route.host, ip, port: route.port })) };
+    return { ok: true, via: "route", targets: ips.map((ip) => ({ host: route.host, ip, port: route.port })) };
   } catch (err) {
     if (!(err instanceof DnsError)) throw err;
     return { ok: false, service: "dns_failure", detail: `route ${route.host}: ${err.message}` };
@@ -71,7 +72,7 @@ async function mxTargets(hosts: string[], opts: DestinationOptions): Promise<Des
       if (err.kind === "temporary") temporary = err.message;
     }
   }
-  if (targets.length > 0) return { ok: true, targets };
+  if (targets.length > 0) return { ok: true, via: "mx", targets };
   if (temporary) return { ok: false, service: "dns_failure", detail: temporary };
   if (internal > 0) return { ok: false, service: "internal_destination", detail: hosts.join(", ") };
   return { ok: false, service: "no_route", detail: hosts.join(", ") };

@@ -16,6 +16,10 @@ export interface Outcome {
   mxHost: string | null;
   mxIp: string | null;
   tls: boolean | null;
+  /** The destination offered STARTTLS, the handshake failed, and the session went on in plain text. Unset: no session. */
+  tlsFallback?: boolean;
+  /** Why the session's TLS is what it is, when that needs saying: the fallback's cause, or what an MTA-STS `testing` policy would have refused. */
+  tlsDetail?: string;
 }
 
 /** Classifies an SMTP reply code: 2xx delivered, 4xx deferred, 5xx bounced. */

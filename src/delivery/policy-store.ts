@@ -4,9 +4,9 @@
 // is in force everywhere within about a second.
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
-import { type Overrides, type PolicySettings, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
+import { type Overrides, type OverrideSettings, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
 
-export type OverrideSettings = Partial<PolicySettings> & { mx_suffixes?: string[] };
+export type { OverrideSettings };
 
 export class PolicyStore {
   private overrides: Overrides = new Map();

@@ -26,7 +26,7 @@ export interface MessageRef {
 export interface RecipientOutcome {
   recipientId: number;
   event: LogEvent;
-  outcome: Pick<Outcome, "code" | "enhanced" | "response" | "source" | "mxHost" | "mxIp" | "tls">;
+  outcome: Pick<Outcome, "code" | "enhanced" | "response" | "source" | "mxHost" | "mxIp" | "tls" | "tlsFallback" | "tlsDetail">;
 }
 
 export interface RecordOptions {
@@ -74,8 +74,16 @@ interface Call {
 
 // Group commit (src/db/group-commit.ts): calls made at the same moment share one
 // statement, up to 2,000 recipients of them; each keeps its own guard (`from`), events,
-// retry and answer.
-const groupFor = groupCommitPer((sql: Sql | Tx, calls: Call[]) => recordMany(sql, calls), { weight: (c) => c.items.length, maxWeight: 2000 });
+// retry and answer. An outcome waiting here is the duplicate window: the destination has
+// the message, and a crash now sends it again. Once the statement is sent, PostgreSQL
+// commits it even if this process dies. So more statements run at once than for intake
+// (whose waiting costs only latency): a call waits for a free slot less often.
+export const OUTCOME_STATEMENTS_IN_FLIGHT = 6;
+const groupFor = groupCommitPer((sql: Sql | Tx, calls: Call[]) => recordMany(sql, calls), {
+  weight: (c) => c.items.length,
+  maxWeight: 2000,
+  maxInFlight: OUTCOME_STATEMENTS_IN_FLIGHT,
+});
 
 /** One statement for any number of calls, each answered as if it had been made alone. */
 async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
@@ -108,8 +116,10 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
         ${col((i) => i.outcome.code)}::int[], ${col((i) => i.outcome.enhanced)}::text[], ${col((i) => i.outcome.response)}::text[],
         ${col((i) => i.outcome.source)}::text[], ${col((i) => i.outcome.mxHost)}::text[], ${col((i) => i.outcome.mxIp)}::text[],
         -- postgres.js serialises boolean arrays wrongly, so TLS travels as text
-        ${col((i) => (i.outcome.tls === null ? null : String(i.outcome.tls)))}::text[]
-      ) as t(c, id, event, code, enhanced, response, source, mx_host, mx_ip, tls)
+        ${col((i) => (i.outcome.tls === null ? null : String(i.outcome.tls)))}::text[],
+        ${col((i) => (i.outcome.tlsFallback === undefined ? null : String(i.outcome.tlsFallback)))}::text[],
+        ${col((i) => i.outcome.tlsDetail ?? null)}::text[]
+      ) as t(c, id, event, code, enhanced, response, source, mx_host, mx_ip, tls, tls_fallback, tls_detail)
     ),
     moved as (
       update recipients r
@@ -122,9 +132,9 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
     ),
     events as (
       insert into delivery_events (account_id, created_at, event, message_id, recipient, envelope_sender,
-        source_ip, channel, attempt, mx_host, mx_ip, tls, code, enhanced_code, response, code_source, tags)
+        source_ip, channel, attempt, mx_host, mx_ip, tls, tls_fallback, tls_detail, code, enhanced_code, response, code_source, tags)
       select k.account_id, k.at, i.event, k.message_id, m.address, k.envelope_sender, k.source_ip,
-        k.channel, m.attempts + k.attempt_offset, i.mx_host, i.mx_ip, i.tls::bool, i.code, i.enhanced,
+        k.channel, m.attempts + k.attempt_offset, i.mx_host, i.mx_ip, i.tls::bool, i.tls_fallback::bool, i.tls_detail, i.code, i.enhanced,
         i.response, i.source, k.tags
       from moved m join input i on i.id = m.id and i.c = m.c join calls k on k.c = m.c
     ),

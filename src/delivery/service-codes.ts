@@ -17,6 +17,11 @@ export const serviceCodes = {
   connection_lost: { code: 421, enhanced: "4.4.2", text: "the connection to the destination was lost" },
   tls_failed: { code: 421, enhanced: "4.7.5", text: "the TLS handshake with the destination failed" },
   tls_required: { code: 421, enhanced: "4.7.4", text: "TLS is required for this domain and could not be used" },
+  mta_sts_failed: {
+    code: 421,
+    enhanced: "4.7.5",
+    text: "the destination fails the domain's MTA-STS policy (MX host not in the policy, or no valid certificate); nothing was sent",
+  },
   protocol_error: { code: 421, enhanced: "4.5.0", text: "the destination answered outside the SMTP protocol" },
   // Shaping (F10): the recipient waits for its destination's budget. Not an attempt: the
   // attempt count stays, and the detail says when it will be tried.

@@ -9,13 +9,16 @@ import type { Target } from "./destination.ts";
 import type { ResolvedPolicy } from "./destination-policy.ts";
 import type { Outcome } from "./outcome.ts";
 import type { ParkReason, Shaper } from "./shaper.ts";
-import { attemptDomain } from "./smtp-attempt.ts";
+import { type AttemptInput, attemptDomain } from "./smtp-attempt.ts";
 
 export interface ShapedInput {
   envelopeFrom: string;
   raw: Buffer;
   priority: number;
+  /** The servers and TLS mode the TLS policy allows (planTls in tls-plan.ts). */
   targets: Target[];
+  tls: AttemptInput["tls"];
+  audit?: AttemptInput["audit"];
   recipients: string[];
 }
 
@@ -52,8 +55,8 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
       recipients: chunk,
       raw: input.raw,
       targets: input.targets,
-      // "mta-sts" is carried out by smtp-attempt once it knows MTA-STS; until then it is opportunistic.
-      tls: policy.policy.tls === "required" ? "required" : "opportunistic",
+      tls: input.tls,
+      audit: input.audit,
       maxRecipientsPerTransaction: size,
       budget: shaper.budget(policy),
     });

@@ -2,7 +2,6 @@
 // (GET /v1/admin/destination-policies). Written by src/delivery/shaper.ts.
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
-import type { Family } from "../metrics/exposition.ts";
 
 export interface LiveState {
   /** The budget key (ResolvedPolicy.key). */
@@ -63,30 +62,4 @@ function effectiveLimit(limit: number | null, backoffBase: number | null, factor
   if (limit !== null) return Math.max(1, Math.floor(limit * factor));
   if (backoffBase !== null && factor < 1) return Math.max(1, Math.floor(backoffBase * factor));
   return null;
-}
-
-/** The live states as Prometheus gauges (GET /metrics): connections in use, rate factor, sent in the last minute, by budget key. */
-export function liveStateFamilies(states: LiveState[]): Family[] {
-  const gauge = (name: string, help: string, value: (s: LiveState) => number): Family => ({
-    name,
-    help,
-    type: "gauge",
-    samples: states.map((s) => ({ labels: { key: s.key }, value: value(s) })),
-  });
-  return [
-    gauge("hikyaku_destination_connections", "Connections open to each destination budget, all worker processes together.", (s) => s.connections_in_use),
-    gauge(
-      "hikyaku_destination_rate_factor",
-      "Share of each destination budget's rate in force: 1, halved by each slow-down reply, doubling back as it recovers.",
-      (s) => s.rate_factor,
-    ),
-    gauge(
-      "hikyaku_destination_sent_last_minute",
-      "Transactions sent to each destination budget in the last 60 s, all worker processes together.",
-      (s) => s.sent_last_minute,
-    ),
-    gauge("hikyaku_destination_suspended", "1 while a destination budget is suspended (it refused every connection), else 0.", (s) =>
-      s.suspended_until ? 1 : 0,
-    ),
-  ];
 }

@@ -2,7 +2,7 @@
 // destination's servers in order, send one transaction (per recipient chunk), and
 // report each recipient's outcome as a value.
 import type SMTPConnection from "nodemailer/lib/smtp-connection";
-import { BusyError, type Budget, ConnectError, type ConnectionPool, type Lease } from "./connection-pool.ts";
+import { BusyError, type Budget, ConnectError, type ConnectionPool, type ConnectionTls, type Lease } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import { enhancedOf, kindOfCode, type Outcome } from "./outcome.ts";
 import { type ServiceCode, serviceReply } from "./service-codes.ts";
@@ -12,7 +12,13 @@ export interface AttemptInput {
   recipients: string[];
   raw: Buffer;
   targets: Target[];
-  tls: "opportunistic" | "required";
+  /** How the sessions use TLS; a policy's `mta-sts` becomes one of these through planTls() (tls-plan.ts). */
+  tls: ConnectionTls;
+  /**
+   * MTA-STS `testing`: what an `enforce` policy would have refused about this session
+   * (RFC 8461 §5: deliver, but report), written into the log event's tls_detail.
+   */
+  audit?: (target: Target, session: { secure: boolean; certificateError: string | null }) => string | undefined;
   maxRecipientsPerTransaction: number;
   /** The destination policy's connection bounds (src/delivery/shaper.ts); without: the pool's per-address default. */
   budget?: Budget;
@@ -55,12 +61,12 @@ async function sendVia(
     try {
       lease = await pool.acquire(target, input.tls, fresh, input.budget);
     } catch (err) {
-      return { failed: connectFailure(err, target) };
+      return { failed: connectFailure(err, target, input.tls) };
     }
     const result = await send(lease, input, rcpts);
     pool.release(lease, "error" in result);
     if (!fresh && lease.reused && "error" in result && isStaleConnection(result.error)) continue;
-    return { outcomes: interpret(result, rcpts, lease) };
+    return { outcomes: withSession(interpret(result, rcpts, lease), lease, input) };
   }
 }
 
@@ -130,14 +136,39 @@ function fromReply(response: string, mxHost: string, mxIp: string, tls: boolean)
   return { kind: kindOfCode(code), code, enhanced: enhancedOf(line), response: line, source: "destination", mxHost, mxIp, tls };
 }
 
-function connectFailure(err: unknown, target: Target): Outcome {
+/** The TLS facts of a session, on each outcome it produced: the fallback, and an MTA-STS testing report. */
+function withSession(outcomes: Map<string, Outcome>, lease: Lease, input: AttemptInput): Map<string, Outcome> {
+  const fallback = lease.tlsFellBack ? `STARTTLS handshake failed (${lease.fallbackReason ?? "no reason given"}); sent in plain text` : undefined;
+  const audit = input.audit?.(lease.target, lease);
+  const tlsDetail = [fallback, audit].filter(Boolean).join("; ") || undefined;
+  for (const [r, o] of outcomes) outcomes.set(r, { ...o, tlsFallback: lease.tlsFellBack, ...(tlsDetail ? { tlsDetail } : {}) });
+  return outcomes;
+}
+
+function connectFailure(err: unknown, target: Target, mode: ConnectionTls): Outcome {
   if (err instanceof BusyError) return service("destination_busy", target.host, target.ip, null, err.message);
   const e = err instanceof ConnectError ? err : undefined;
+  const where = `${target.host} [${target.ip}]:${target.port}`;
+  if (e && mode !== "opportunistic" && isTlsStage(e)) {
+    // No STARTTLS, a refused one, a failed handshake or a bad certificate: never plain text.
+    const why = e.response ? `${e.message} (${e.response.trim().slice(0, 200)})` : e.message;
+    return service(mode === "verified" ? "mta_sts_failed" : "tls_required", target.host, target.ip, null, `${where}: ${why}`);
+  }
   if (e?.response) return fromReply(e.response, target.host, target.ip, false);
   const code = e?.smtpCode;
   const name: ServiceCode = code === "ETIMEDOUT" ? "timeout" : code === "ETLS" ? "tls_failed" : "connection_failed";
   const cause = (e?.cause as { originalCode?: string; code?: string } | undefined) ?? {};
-  return service(name, target.host, target.ip, null, `${target.host} [${target.ip}]:${target.port} ${cause.originalCode ?? code ?? ""}`.trim());
+  return service(name, target.host, target.ip, null, `${where} ${cause.originalCode ?? code ?? ""}`.trim());
+}
+
+/**
+ * The connection failed on the way to TLS: STARTTLS refused or not offered, the
+ * handshake, the certificate, or an EHLO refusal that leaves no way to ask for STARTTLS.
+ * A 421 at EHLO is the server closing, as at any other stage.
+ */
+function isTlsStage(e: ConnectError): boolean {
+  if (e.smtpCode === "ETLS" || e.command === "STARTTLS") return true;
+  return e.command === "EHLO" && !e.response?.startsWith("421");
 }
 
 export function service(name: ServiceCode, mxHost: string | null, mxIp: string | null, tls: boolean | null, detail?: string): Outcome {

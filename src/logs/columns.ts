@@ -17,6 +17,8 @@ const DELIVERY = [
   "mx_host",
   "mx_ip",
   "tls",
+  "tls_fallback",
+  "tls_detail",
   "code",
   "enhanced_code",
   "response",

@@ -23,13 +23,51 @@ const attempts = new Histogram(
 );
 
 const parked = new Counter(
-  "hikyaku_destination_parked_total",
+  "hikyaku_shaping_parked_recipients_total",
   "Recipients put back to wait for their destination's budget without an attempt, by reason (the service code: shaped, destination_busy, destination_backoff, destination_suspended).",
   ["shaped", "destination_busy", "destination_backoff", "destination_suspended"].map((reason) => ({ reason })),
 );
 
 export function countParked(reason: string, n: number): void {
   if (n > 0) parked.inc({ reason }, n);
+}
+
+const WEBHOOK_FAILURES = ["http_5xx", "http_4xx", "http_other", "timeout", "connection", "internal_address"];
+const webhookDelivered = new Counter(
+  "hikyaku_webhook_deliveries_total",
+  "Webhook events an endpoint answered with a 2xx (attempts committed by this process).",
+  [{}],
+);
+const webhookFailed = new Counter(
+  "hikyaku_webhook_failed_attempts_total",
+  "Webhook attempts that failed, by reason: http_5xx, http_4xx, http_other (1xx, 3xx: redirects are not followed), timeout, connection, internal_address (the name resolved only to internal addresses).",
+  WEBHOOK_FAILURES.map((reason) => ({ reason })),
+);
+const webhookAbandoned = new Counter(
+  "hikyaku_webhook_abandoned_events_total",
+  "Webhook events dropped after failing for 24 h (the log still has them; replay resends them).",
+  [{}],
+);
+const webhookDisabled = new Counter(
+  "hikyaku_webhook_endpoints_disabled_total",
+  "Webhook endpoints this process disabled, by reason: gone (the endpoint answered 410), failing (every attempt failed for 3 days).",
+  ["gone", "failing"].map((reason) => ({ reason })),
+);
+
+export interface WebhookRound {
+  delivered: number;
+  /** One class per failed attempt (src/webhooks/safe-post.ts failureClass). */
+  failures: string[];
+  abandoned: number;
+  disabled: "gone" | "failing" | null;
+}
+
+/** Called after a round's outcome is committed, so the counts match GET /v1/webhooks/{id}/deliveries. */
+export function countWebhookRound(round: WebhookRound): void {
+  if (round.delivered > 0) webhookDelivered.inc({}, round.delivered);
+  for (const reason of round.failures) webhookFailed.inc({ reason });
+  if (round.abandoned > 0) webhookAbandoned.inc({}, round.abandoned);
+  if (round.disabled) webhookDisabled.inc({ reason: round.disabled });
 }
 
 export function countIntake(door: string, result: "accepted" | "refused"): void {
@@ -45,5 +83,14 @@ export function observeAttempt(seconds: number): void {
 }
 
 export function instrumentFamilies(): Family[] {
-  return [intake.family(), deliveries.family(), attempts.family(), parked.family()];
+  return [
+    intake.family(),
+    deliveries.family(),
+    attempts.family(),
+    parked.family(),
+    webhookDelivered.family(),
+    webhookFailed.family(),
+    webhookAbandoned.family(),
+    webhookDisabled.family(),
+  ];
 }

@@ -1,7 +1,7 @@
 // Turns whatever went wrong into the SMTP reply the client gets: an AppError keeps its
 // code from the error table; anything else is our trouble, so the client hears a
 // temporary 451 4.3.0 and retries — never a 5xx that would bounce good mail.
-import { isDatabaseDown } from "../api/app.ts";
+import { isDatabaseDown } from "../db/driver-faults.ts";
 import { AppError } from "../errors.ts";
 import { log } from "../logger.ts";
 

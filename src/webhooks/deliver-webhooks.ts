@@ -7,8 +7,9 @@ import { now } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Db, Tx } from "../db/client.ts";
 import { formatEvent } from "../logs/format-event.ts";
+import { countWebhookRound, type WebhookRound } from "../metrics/instruments.ts";
 import { signingSecrets } from "./endpoints.ts";
-import { type PostResult, safePost } from "./safe-post.ts";
+import { failureClass, type PostResult, safePost } from "./safe-post.ts";
 import { signatureHeader } from "./signature.ts";
 
 const ROUND = 500;
@@ -83,7 +84,8 @@ async function deliverRound(ctx: WebhookContext, endpoint: EndpointRow): Promise
     rows.filter((r) => !r.blocked),
     bodies,
   );
-  await ctx.db.sql.begin((tx) => settle(tx, ctx.config, endpoint, rows, blocked, bodies, attempts));
+  const round = await ctx.db.sql.begin((tx) => settle(tx, ctx.config, endpoint, rows, blocked, bodies, attempts));
+  if (round) countWebhookRound(round);
   return rows.length;
 }
 
@@ -169,14 +171,15 @@ async function settle(
   blocked: OutboxRow[],
   bodies: Map<number, unknown>,
   attempts: Attempt[],
-): Promise<void> {
+): Promise<WebhookRound | null> {
   // The endpoint row first, as DELETE and PATCH lock it, so the two never deadlock; NO KEY
   // UPDATE leaves the triggers' foreign-key checks (KEY SHARE) free to queue new events.
   const [live] = await tx`select 1 from webhook_endpoints where id = ${endpoint.id} and enabled for no key update`;
-  if (!live) return;
+  if (!live) return null;
   const at = now();
   const done: number[] = rows.filter((r) => !r.blocked && !bodies.has(r.id)).map((r) => r.id);
   const retry: { id: number; runAt: Date }[] = [];
+  let abandoned = 0;
   const log: { webhookId: string; type: string; attempt: number; status: number | null; result: string; error: string | null; ms: number }[] = [];
   for (const a of attempts) {
     const attempt = a.row.attempts + 1;
@@ -188,8 +191,10 @@ async function settle(
     }
     const runAt = new Date(at.getTime() + retryDelayMs(config, attempt));
     const giveUp = runAt.getTime() > a.row.createdAt.getTime() + GIVE_UP_AFTER_MS;
-    if (giveUp) done.push(a.row.id);
-    else retry.push({ id: a.row.id, runAt });
+    if (giveUp) {
+      done.push(a.row.id);
+      abandoned++;
+    } else retry.push({ id: a.row.id, runAt });
     log.push({ ...entry, result: giveUp ? "failed" : "retrying", error: entry.error ?? `HTTP ${a.result.status}` });
   }
   if (done.length > 0) await tx`delete from webhook_outbox where id = any(${done}::bigint[])`;
@@ -216,12 +221,14 @@ async function settle(
       from jsonb_to_recordset(${tx.json(log.map((l) => ({ webhook_id: l.webhookId, event_type: l.type, attempt: l.attempt, status: l.status, result: l.result, error: l.error, ms: l.ms })))}::jsonb)
         as l(webhook_id text, event_type text, attempt int, status int, result text, error text, ms int)`;
   }
-  await updateHealth(tx, endpoint, attempts, at);
+  const disabled = await updateHealth(tx, endpoint, attempts, at);
+  const failures = attempts.map((a) => failureClass(a.result)).filter((c) => c !== null);
+  return { delivered: attempts.length - failures.length, failures, abandoned, disabled };
 }
 
 /** A success ends the failure streak; 410 Gone, or a streak of 3 days, disables the endpoint. */
-async function updateHealth(tx: Tx, endpoint: EndpointRow, attempts: Attempt[], at: Date): Promise<void> {
-  if (attempts.length === 0) return;
+async function updateHealth(tx: Tx, endpoint: EndpointRow, attempts: Attempt[], at: Date): Promise<WebhookRound["disabled"]> {
+  if (attempts.length === 0) return null;
   const gone = attempts.find((a) => a.result.status === 410);
   const failures = attempts.filter((a) => !isSuccess(a.result));
   const last = failures[failures.length - 1];
@@ -235,9 +242,10 @@ async function updateHealth(tx: Tx, endpoint: EndpointRow, attempts: Attempt[], 
   if (reason) {
     await tx`update webhook_endpoints set enabled = false, disabled_reason = ${reason}, failing_since = ${since}, updated_at = ${at} where id = ${endpoint.id}`;
     await tx`delete from webhook_outbox where endpoint_id = ${endpoint.id}`;
-    return;
+    return gone ? "gone" : "failing";
   }
   if ((since?.getTime() ?? null) !== (endpoint.failingSince?.getTime() ?? null)) {
     await tx`update webhook_endpoints set failing_since = ${since} where id = ${endpoint.id}`;
   }
+  return null;
 }

@@ -5,33 +5,31 @@
 import dns from "node:dns";
 import http from "node:http";
 import https from "node:https";
-import net from "node:net";
-import { isInternalAddress } from "../delivery/internal-address.ts";
+import { type AddressSource, checkedLookup, internalRefusal, refusedLiteral } from "../net/checked-lookup.ts";
 
 export interface PostResult {
   /** The HTTP status, or null when there was no answer. */
   status: number | null;
   error: string | null;
+  /** Why there was no answer: no answer in time, only internal addresses, or any other network failure. */
+  noAnswer: "timeout" | "internal_address" | "connection" | null;
   durationMs: number;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
-
-function checkedLookup(allowPrivate: boolean) {
-  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback) => {
-    dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (err, addresses) => {
-      if (err) return callback(err, []);
-      const usable = allowPrivate ? addresses : addresses.filter((a) => !isInternalAddress(a.address));
-      const first = usable[0];
-      if (!first) return callback(internal(hostname), []);
-      if (options.all) return callback(null, usable);
-      callback(null, first.address, first.family);
-    });
-  };
+/** A failed attempt's class for the failure counter (src/metrics/instruments.ts); null for a 2xx. */
+export function failureClass(r: PostResult): string | null {
+  if (r.status === null) return r.noAnswer ?? "connection";
+  if (r.status >= 200 && r.status < 300) return null;
+  if (r.status >= 500 && r.status < 600) return "http_5xx";
+  if (r.status >= 400 && r.status < 500) return "http_4xx";
+  return "http_other";
 }
 
-const internal = (host: string) =>
-  Object.assign(new Error(`${host} resolves only to internal addresses (loopback, private, link-local); refused`), { code: "EINTERNAL" });
+const TIMEOUT = Symbol("timeout");
+
+/** The system resolver's addresses for a host (webhook endpoints are ordinary public URLs). */
+const systemAddresses: AddressSource = (host) =>
+  new Promise((resolve, reject) => dns.lookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
 
 const agents = new Map<string, http.Agent>();
 /** Keep-alive agents, one per scheme and private-address setting: a burst of events reuses connections. */
@@ -39,7 +37,7 @@ function agentFor(protocol: string, allowPrivate: boolean): http.Agent {
   const name = `${protocol}${allowPrivate}`;
   let agent = agents.get(name);
   if (!agent) {
-    const opts = { keepAlive: true, maxSockets: 16, lookup: checkedLookup(allowPrivate) as never };
+    const opts = { keepAlive: true, maxSockets: 16, lookup: checkedLookup(systemAddresses, allowPrivate) as never };
     agent = protocol === "https:" ? new https.Agent(opts) : new http.Agent(opts);
     agents.set(name, agent);
   }
@@ -53,11 +51,17 @@ export function safePost(
   opts: { allowPrivate: boolean; timeoutMs: number },
 ): Promise<PostResult> {
   const started = performance.now();
-  const done = (status: number | null, error: string | null): PostResult => ({ status, error, durationMs: Math.round(performance.now() - started) });
+  const done = (status: number | null, error: string | null, noAnswer: PostResult["noAnswer"] = null): PostResult => ({
+    status,
+    error,
+    noAnswer,
+    durationMs: Math.round(performance.now() - started),
+  });
+  const failed = (err: Error & { code?: string; [TIMEOUT]?: true }) =>
+    done(null, err.message, err[TIMEOUT] ? "timeout" : err.code === "EINTERNAL" ? "internal_address" : "connection");
   const url = new URL(target);
-  const literal = url.hostname.replace(/^\[|\]$/g, "");
   // A literal address never reaches the lookup, so it is checked here.
-  if (net.isIP(literal) && !opts.allowPrivate && isInternalAddress(literal)) return Promise.resolve(done(null, internal(literal).message));
+  if (refusedLiteral(url.hostname, opts.allowPrivate)) return Promise.resolve(failed(internalRefusal(url.hostname)));
   const client = url.protocol === "https:" ? https : http;
   return new Promise((resolve) => {
     const req = client.request(
@@ -75,8 +79,8 @@ export function safePost(
         res.on("error", (err) => resolve(done(res.statusCode ?? null, err.message)));
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)));
-    req.on("error", (err) => resolve(done(null, err.message)));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { [TIMEOUT]: true as const })));
+    req.on("error", (err) => resolve(failed(err)));
     req.end(body);
   });
 }

@@ -3,10 +3,10 @@
 // NOTIFY serialises commits) and no committed message can miss its job.
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import { PRIORITIES } from "../accept/policy.ts";
 import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 
 const LOCK = 7_311_2026;
-export const PRIORITIES = { high: -10, normal: 0, bulk: 10 } as const;
 
 export interface DispatchOptions {
   /** Messages per graphile-worker job. */

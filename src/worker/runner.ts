@@ -6,6 +6,7 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { workerLogger } from "../db/migrate.ts";
 import { log } from "../logger.ts";
+import { loadExtraCas, trustedCas } from "../net/outbound-trust.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { ConnectionSlots } from "../delivery/connection-slots.ts";
 import { PolicyStore } from "../delivery/policy-store.ts";
@@ -13,7 +14,9 @@ import { Shaper } from "../delivery/shaper.ts";
 import { createResolver } from "../delivery/dns.ts";
 import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
 import { sendPendingDsns } from "../delivery/dsn-intent.ts";
+import { MtaSts } from "../delivery/mta-sts.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
+import { LOG_COUNTS_CRONTAB, LOG_COUNTS_TASK, logCountsTask } from "../logs/daily-counts.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
 import { deliverEndpoint } from "../webhooks/deliver-webhooks.ts";
 import { pruneWebhookAttempts } from "../webhooks/prune-attempts.ts";
@@ -28,7 +31,10 @@ export interface WorkerHandle {
 export async function startWorker(config: Config, db: Db, url: string): Promise<WorkerHandle> {
   // A crashed process's connection slots come free when its jobs do: after six missed heartbeats.
   const slots = new ConnectionSlots(db, config.HIKYAKU_HEARTBEAT_SECONDS * 6 * 1000);
-  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000, slots });
+  const extraCa = loadExtraCas(config.HIKYAKU_OUTBOUND_CA_FILE);
+  const pool = new ConnectionPool({ heloName: config.HIKYAKU_HOSTNAME, timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000, slots, extraCa });
+  const resolver = createResolver(config.HIKYAKU_DNS_SERVERS);
+  const allowPrivate = config.HIKYAKU_ALLOW_PRIVATE_DESTINATIONS;
   const policies = await PolicyStore.start(db);
   const shaper = await new Shaper(
     db,
@@ -48,13 +54,16 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
     db,
     config,
     pool,
-    destination: {
-      routes: config.HIKYAKU_ROUTES,
-      resolver: createResolver(config.HIKYAKU_DNS_SERVERS),
-      allowPrivate: config.HIKYAKU_ALLOW_PRIVATE_DESTINATIONS,
-      mxPort: config.HIKYAKU_MX_PORT,
-    },
+    destination: { routes: config.HIKYAKU_ROUTES, resolver, allowPrivate, mxPort: config.HIKYAKU_MX_PORT },
     shaper,
+    mtaSts: new MtaSts({
+      db,
+      resolver,
+      allowPrivate,
+      ca: trustedCas(extraCa),
+      port: config.HIKYAKU_MTA_STS_PORT,
+      timeoutMs: config.HIKYAKU_SMTP_TIMEOUT * 1000,
+    }),
   };
   const deliver: Task = async (payload, helpers) => {
     const ids = (payload as { m?: unknown }).m;
@@ -74,8 +83,14 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
     if (typeof endpointId !== "string") return;
     await deliverEndpoint({ db, config }, endpointId).catch((err) => log.error("webhook delivery failed", { endpoint_id: endpointId, err: err as Error }));
   };
-  const taskList: TaskList = { deliver, sweep, [WEBHOOK_TASK]: webhooks, [RETENTION_TASK]: retentionTask(db, config) };
-  const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB];
+  const taskList: TaskList = {
+    deliver,
+    sweep,
+    [WEBHOOK_TASK]: webhooks,
+    [RETENTION_TASK]: retentionTask(db, config),
+    [LOG_COUNTS_TASK]: logCountsTask(db),
+  };
+  const crontab = ["* * * * * sweep ?max=1", RETENTION_CRONTAB, LOG_COUNTS_CRONTAB];
   const poolIds = new Set<string>();
   const concurrency = config.HIKYAKU_WORKER_CONCURRENCY;
   const startRunner = async (): Promise<Runner> => {

@@ -3,7 +3,7 @@
 // header) and end to end, per filter; the page's weight; and in Chromium the time to
 // first contentful paint of the log page.
 //
-//   node --import tsx test/bench/admin-console.ts [--events 1000000] [--samples 20] [--reuse]
+//   node --import tsx test/bench/admin-console.ts [--events 1000000] [--samples 20] [--reuse] [--only <page>]...
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,10 +18,15 @@ import { freePort } from "../helpers/sink.ts";
 import { load, reuse } from "./logs.ts";
 
 const DAY = 86_400_000;
-const { values } = parseArgs({ options: { events: { type: "string" }, samples: { type: "string" }, reuse: { type: "boolean" } } });
+const { values } = parseArgs({
+  options: { events: { type: "string" }, samples: { type: "string" }, reuse: { type: "boolean" }, only: { type: "string", multiple: true } },
+});
+/** --only <part of a scenario's name>, repeatable: time just those pages. */
+const only = values.only;
 const events = Number(values.events ?? 1_000_000);
 const samples = Number(values.samples ?? 20);
 const say = (line: string) => console.error(line);
+const OPERATOR = "console-bench-operator-token";
 
 let dir: string | undefined;
 let stopEmbedded: (() => Promise<void>) | undefined;
@@ -37,10 +42,13 @@ const db = connect(url, { max: 4 });
 try {
   await migrate(db, url);
   const data = (values.reuse ? await reuse(db, events) : undefined) ?? (await load(db, events, say));
-  const service = await startService(loadConfig({ DATABASE_URL: url, HIKYAKU_ROLES: "api", HIKYAKU_HTTP_PORT: "0", HIKYAKU_LOG_LEVEL: "warn" }));
+  const service = await startService(
+    loadConfig({ DATABASE_URL: url, HIKYAKU_ROLES: "api", HIKYAKU_HTTP_PORT: "0", HIKYAKU_LOG_LEVEL: "warn", HIKYAKU_ADMIN_TOKEN: OPERATOR }),
+  );
   try {
     const base = service.httpUrl ?? "";
     const cookie = await signIn(base, data.keys[0] ?? "");
+    const operatorCookie = await signIn(base, OPERATOR);
     const local = (t: number) => new Date(t).toISOString().slice(0, 16);
     const day = data.start + 14 * DAY;
     const first = await fetch(`${base}/admin/logs?event=bounced`, { headers: { cookie } });
@@ -57,15 +65,31 @@ try {
       "page 2 (cursor)": `/admin/logs?event=bounced&cursor=${cursor}`,
       reception: "/admin/reception",
       usage: "/admin/usage",
+      // The bench's events span the last 30 days: the month before this one holds most of them.
+      "usage, previous month": `/admin/usage?month=${previousMonth()}`,
+      domains: "/admin/domains",
+      smtp: "/admin/smtp",
+      "api keys": "/admin/keys",
+      webhooks: "/admin/webhooks",
+      suppressions: "/admin/suppressions",
+      "operator (accounts, queue)": "/admin/operator",
+      "operator: destination policies": "/admin/operator/destinations",
     };
+    // The usage chart's first view after an upgrade rolls up the account's whole log once (src/logs/daily-counts.ts); time that apart.
+    await db.sql`truncate log_counts, log_counts_until`;
+    const rollUp = await fetch(`${base}/admin/usage?month=${previousMonth()}`, { headers: { cookie } });
+    await rollUp.arrayBuffer();
+    const firstRollUpMs = Number(/dur=([\d.]+)/.exec(rollUp.headers.get("server-timing") ?? "")?.[1]);
+    say(`usage, first view (rolls up the account's whole log once): server ${firstRollUpMs} ms`);
     const result: Record<string, { server_p50: number; server_p99: number; total_p50: number; bytes: number }> = {};
     for (const [name, pathAndQuery] of Object.entries(scenarios)) {
+      if (only && !only.some((o) => name.includes(o))) continue;
       const server: number[] = [];
       const total: number[] = [];
       let bytes = 0;
       for (let i = 0; i < samples + 2; i++) {
         const t0 = performance.now();
-        const res = await fetch(base + pathAndQuery, { headers: { cookie } });
+        const res = await fetch(base + pathAndQuery, { headers: { cookie: pathAndQuery.startsWith("/admin/operator") ? operatorCookie : cookie } });
         const body = await res.arrayBuffer();
         const ms = performance.now() - t0;
         if (res.status !== 200) throw new Error(`${name}: ${res.status}`);
@@ -93,6 +117,7 @@ try {
       JSON.stringify(
         {
           delivery_events: events,
+          usage_first_roll_up_ms: firstRollUpMs,
           pages: result,
           assets_bytes: { css: assets[0], js: assets[1] },
           first_contentful_paint_ms: paint,
@@ -109,6 +134,13 @@ try {
   await db.close();
   await stopEmbedded?.();
   if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+function previousMonth(): string {
+  const d = new Date();
+  d.setUTCDate(1);
+  d.setUTCMonth(d.getUTCMonth() - 1);
+  return d.toISOString().slice(0, 7);
 }
 
 async function signIn(base: string, key: string): Promise<string> {

@@ -87,3 +87,40 @@ export async function reloadUntil(page: Page, locator: () => Locator, what: stri
     await page.reload();
   }
 }
+
+/**
+ * Whether the page's own font stack draws `chars` as real glyphs: each character is drawn
+ * on a canvas in the body's font, and the bitmaps must all differ from one another and
+ * from the missing-glyph box (tofu), which a machine without a CJK font draws for every one.
+ */
+export async function glyphsRender(page: Page, chars: string[]): Promise<{ distinct: number; tofu: string[]; blank: string[] }> {
+  // A string, not a function: the test runner's compiler would wrap named inner functions in a helper the page lacks.
+  return page.evaluate(`(() => {
+    const list = ${JSON.stringify(chars)};
+    const canvas = document.createElement("canvas");
+    canvas.width = 48;
+    canvas.height = 48;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.font = "36px " + getComputedStyle(document.body).fontFamily;
+    const draw = (ch) => {
+      ctx.clearRect(0, 0, 48, 48);
+      ctx.fillText(ch, 4, 38);
+      const data = ctx.getImageData(0, 0, 48, 48).data;
+      let inked = 0;
+      let hash = 0;
+      for (let i = 3; i < data.length; i += 4) {
+        if (data[i]) inked++;
+        hash = (Math.imul(hash, 31) + data[i]) | 0;
+      }
+      return { inked, key: inked + ":" + hash };
+    };
+    // A noncharacter: no font has a glyph for it, so it is drawn as the missing-glyph box.
+    const missing = draw("\u{10FFFF}").key;
+    const drawn = list.map((ch) => ({ ch, ...draw(ch) }));
+    return {
+      distinct: new Set(drawn.map((d) => d.key)).size,
+      tofu: drawn.filter((d) => d.key === missing).map((d) => d.ch),
+      blank: drawn.filter((d) => d.inked === 0).map((d) => d.ch),
+    };
+  })()`);
+}

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { createAccount } from "../../src/accounts/accounts.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
+import { connect, type Db } from "../../src/db/client.ts";
 import { type Service, startService } from "../../src/service.ts";
 import { startDns, type TestDns } from "./dns-server.ts";
 import { type Sink, type SinkOptions, startSink } from "./sink.ts";
@@ -47,8 +48,17 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+/** `seed` writes rows (destination policies, say) before the service starts, so the worker finds them from its first look. */
+export async function startTestService(env: Record<string, string> = {}, opts: { seed?: (db: Db) => Promise<void> } = {}): Promise<TestService> {
   const database = await testDatabase();
+  if (opts.seed) {
+    const db = connect(database.url, { max: 1 });
+    try {
+      await opts.seed(db);
+    } finally {
+      await db.close();
+    }
+  }
   const config = loadConfig({
     DATABASE_URL: database.url,
     HIKYAKU_HTTP_PORT: "0",

@@ -1,5 +1,6 @@
 // Destination MX servers for tests: real smtp-server instances on loopback that record what they accept.
 import net from "node:net";
+import type { SecureVersion } from "node:tls";
 import { generate } from "selfsigned";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 
@@ -20,7 +21,9 @@ export type DataRule = (msg: { envelope: { from: string; to: string[] }; raw: Bu
 export interface SinkOptions {
   host?: string /* default 127.0.0.1; tests also use 127.0.0.2 etc */;
   port?: number /* default 0 */;
-  starttls?: boolean /* default true: offer STARTTLS with a self-signed cert */;
+  starttls?: boolean /* default true: offer STARTTLS with a self-signed cert; false: no STARTTLS at all (the command is refused too) */;
+  /** The STARTTLS certificate and protocol bounds, instead of the shared self-signed one (e.g. a test CA's, or maxVersion TLSv1.1 for a handshake that fails). */
+  tls?: { key?: string; cert?: string; minVersion?: SecureVersion; maxVersion?: SecureVersion };
   onRcpt?: RcptRule;
   onData?: DataRule;
   dataDelayMs?: number /* wait before answering DATA */;
@@ -110,9 +113,11 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     disableReverseLookup: true,
     logger: false,
     hideSTARTTLS: !starttls,
+    // smtp-server still answers a hidden STARTTLS; a server "without STARTTLS" refuses it.
+    ...(starttls ? {} : { disabledCommands: ["STARTTLS"] }),
     rejectOversized: opts.size !== undefined,
     ...(opts.size !== undefined ? { size: opts.size } : {}),
-    ...(starttls ? await testCert() : {}),
+    ...(starttls ? { ...(await testCert()), ...opts.tls } : {}),
     onConnect(_session, callback) {
       if (opts.greetingDelayMs) later(opts.greetingDelayMs, () => callback());
       else callback();

@@ -175,7 +175,9 @@ function DeliveryTable({ c, events }: { c: ConsoleContext; events: ApiEvent[] })
                 <span class="reply">{s(e.response)}</span>
                 {e.service_code ? <ServiceCodeNote lang={lang} code={s(e.service_code)} /> : null}
               </td>
-              <td>{e.tls === null ? t(lang, "none") : e.tls ? t(lang, "yes") : t(lang, "no")}</td>
+              <td title={e.tls_detail ? s(e.tls_detail) : undefined}>
+                {e.tls === null ? t(lang, "none") : e.tls ? t(lang, "yes") : e.tls_fallback ? t(lang, "tlsFellBack") : t(lang, "no")}
+              </td>
               <td>{e.mx_host ? `${s(e.mx_host)} (${s(e.mx_ip)})` : t(lang, "none")}</td>
               <td>{`${s(e.source_ip) || t(lang, "none")} ${s(e.channel)}`}</td>
               <td>

@@ -117,7 +117,9 @@ async function messagePage(c: ConsoleContext, notice?: Notice) {
                     {String(e.code)} {String(e.enhanced_code ?? "")}
                   </span>{" "}
                   <span class="reply">{String(e.response)}</span>
-                  {e.mx_host ? ` · ${String(e.mx_host)} · TLS ${e.tls ? t(lang, "yes") : t(lang, "no")}` : ""}
+                  {e.mx_host
+                    ? ` · ${String(e.mx_host)} · TLS ${e.tls ? t(lang, "yes") : e.tls_fallback ? t(lang, "tlsFellBack") : t(lang, "no")}${e.tls_detail ? ` (${String(e.tls_detail)})` : ""}`
+                    : ""}
                   {e.service_code ? <ServiceCodeNote lang={lang} code={String(e.service_code)} /> : null}
                 </li>
               ))}

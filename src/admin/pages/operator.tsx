@@ -46,7 +46,6 @@ async function operatorPage(c: ConsoleContext, notice?: Notice, created?: { name
     c,
     { title: t(lang, "operator"), notice },
     <>
-      <p class="hint">{t(lang, "notYetHere")}</p>
       <h2>{t(lang, "queue")}</h2>
       <dl class="facts">
         <dt>{t(lang, "outbox")}</dt>

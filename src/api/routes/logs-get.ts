@@ -25,6 +25,16 @@ export const DeliveryEventSchema = z
     mx_host: z.string().nullable().openapi({ example: "mx1.example.jp" }),
     mx_ip: z.string().nullable().openapi({ example: "203.0.113.25" }),
     tls: z.boolean().nullable().openapi({ description: "Whether the session to the destination used TLS (null: no session)." }),
+    tls_fallback: z.boolean().nullable().openapi({
+      description:
+        "The destination offered STARTTLS but the TLS handshake failed, so the session went on in plain text (opportunistic TLS only; null: no session).",
+      example: false,
+    }),
+    tls_detail: z.string().nullable().openapi({
+      description:
+        "Why the session's TLS is what it is, when that needs saying: the handshake error behind a fallback, or what the domain's MTA-STS `testing` policy would have refused under `enforce` (RFC 8461).",
+      example: null,
+    }),
     code: z.number().int().openapi({ example: 250 }),
     enhanced_code: z.string().nullable().openapi({ example: "2.0.0" }),
     response: z.string().openapi({ description: "The destination's own words, or Hikyaku's service reply.", example: "550 5.1.1 user unknown" }),
@@ -102,6 +112,8 @@ const LOG_EXAMPLE = {
       mx_host: "mx1.example.jp",
       mx_ip: "203.0.113.25",
       tls: true,
+      tls_fallback: false,
+      tls_detail: null,
       code: 550,
       enhanced_code: "5.1.1",
       response: "550 5.1.1 user unknown",
@@ -114,7 +126,7 @@ const LOG_EXAMPLE = {
 };
 
 const CSV_EXAMPLE =
-  "id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,code,enhanced_code,response,code_source,service_code,tags\r\n4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation\r\n";
+  "id,time,event,message_id,recipient,envelope_sender,source_ip,channel,attempt,mx_host,mx_ip,tls,tls_fallback,tls_detail,code,enhanced_code,response,code_source,service_code,tags\r\n4021,2026-11-27T09:00:01.234Z,bounced,01936c2e-8f5a-7b3c-9d1e-2f3a4b5c6d7e,taro@example.jp,bounces@city.example.jp,192.0.2.10,http,1,mx1.example.jp,203.0.113.25,true,false,,550,5.1.1,550 5.1.1 user unknown,destination,,evacuation\r\n";
 
 const csvContent = {
   "text/csv": { schema: z.string().openapi({ description: "RFC 4180 CSV with a header row; columns as the JSON fields." }), example: CSV_EXAMPLE },

@@ -4,13 +4,15 @@
 // the OpenAPI document: its format is Prometheus's, not the API's JSON.
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
-import { liveStateFamilies, readLiveStates } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
 import { instrumentFamilies } from "../../metrics/instruments.ts";
 import { processFamilies } from "../../metrics/process-metrics.ts";
+import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { queueFamilies } from "../../metrics/queue-metrics.ts";
+import { shapingFamilies } from "../../metrics/shaping-metrics.ts";
+import { webhookFamilies } from "../../metrics/webhook-metrics.ts";
 import type { ApiEnv } from "../context.ts";
 
 export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
@@ -21,7 +23,7 @@ export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
   let up = 1;
   try {
     const db = c.get("deps").db;
-    fromDatabase = [...(await queueFamilies(db)), ...liveStateFamilies(await readLiveStates(db))];
+    fromDatabase = (await Promise.all([queueFamilies(db), webhookFamilies(db), readLiveStates(db).then((s) => shapingFamilies(s))])).flat();
   } catch (err) {
     // The process's own metrics still answer; the database's are left out, not faked.
     log.warn("metrics: database unavailable", { err: err as Error });

@@ -1,0 +1,101 @@
+// The operator's destination policies: the built-in table (src/delivery/destination-policy.ts)
+// and each budget's live state (readLiveStates). Read-only: changes go through
+// /v1/admin/destination-policies.
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
+import type { Hono } from "hono";
+import { listPolicies } from "../../delivery/destination-policy.ts";
+import { readOverrides } from "../../delivery/policy-store.ts";
+import { readLiveStates } from "../../delivery/shaping-state.ts";
+import type { ConsoleEnv } from "../context.ts";
+import { t } from "../i18n.ts";
+import { page } from "../layout.tsx";
+import { showTime } from "../time.ts";
+
+export function destinationPages(app: Hono<ConsoleEnv>) {
+  app.get("/admin/operator/destinations", async (c) => {
+    const lang = c.get("lang");
+    const db = c.get("deps").db;
+    const [states, overrides] = await Promise.all([readLiveStates(db), readOverrides(db)]);
+    const source = (builtIn: boolean, overridden: boolean) => t(lang, builtIn && overridden ? "sourceBoth" : overridden ? "sourceOverride" : "sourceBuiltIn");
+    const perMinute = (n: number | null) => (n === null ? t(lang, "unlimited") : String(n));
+    return page(
+      c,
+      { title: t(lang, "destinations") },
+      <>
+        <p class="hint">{t(lang, "destinationsHelp")}</p>
+        <h2>{t(lang, "builtIn")}</h2>
+        <div class="scroll">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t(lang, "domain")}</th>
+                <th scope="col">{t(lang, "mxSuffixes")}</th>
+                <th scope="col">{t(lang, "maxConnections")}</th>
+                <th scope="col">{t(lang, "perMinute")}</th>
+                <th scope="col">{t(lang, "rcptPerTx")}</th>
+                <th scope="col">{t(lang, "perConnection")}</th>
+                <th scope="col">{t(lang, "idleClose")}</th>
+                <th scope="col">{t(lang, "tls")}</th>
+                <th scope="col">{t(lang, "policySource")}</th>
+                <th scope="col">{t(lang, "basis")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {listPolicies(overrides).map(({ policy: p, builtIn, overridden }) => (
+                <tr class="policy">
+                  <th scope="row">
+                    <code>{p.domain}</code>
+                  </th>
+                  <td>{p.mx_suffixes.join(" ") || t(lang, "none")}</td>
+                  <td>{String(p.max_connections)}</td>
+                  <td>{perMinute(p.messages_per_minute)}</td>
+                  <td>{String(p.recipients_per_transaction)}</td>
+                  <td>{String(p.messages_per_connection)}</td>
+                  <td>{String(p.idle_close_seconds)}</td>
+                  <td>{p.tls}</td>
+                  <td>{source(builtIn, overridden)}</td>
+                  <td>{p.basis}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <h2>{t(lang, "liveState")}</h2>
+        {states.length === 0 ? (
+          <p>{t(lang, "noLiveState")}</p>
+        ) : (
+          <div class="scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t(lang, "budget")}</th>
+                  <th scope="col">{t(lang, "effectiveRate")}</th>
+                  <th scope="col">{t(lang, "sentLastMinute")}</th>
+                  <th scope="col">{t(lang, "rateFactor")}</th>
+                  <th scope="col">{t(lang, "backoffUntil")}</th>
+                  <th scope="col">{t(lang, "suspendedUntil")}</th>
+                  <th scope="col">{t(lang, "connectionsInUse")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {states.map((s) => (
+                  <tr class="live">
+                    <th scope="row">
+                      <code>{s.key}</code>
+                    </th>
+                    <td>{perMinute(s.effective_messages_per_minute)}</td>
+                    <td>{String(s.sent_last_minute)}</td>
+                    <td>{String(s.rate_factor)}</td>
+                    <td>{s.backoff_until ? `${showTime(lang, "UTC", s.backoff_until)} UTC` : t(lang, "none")}</td>
+                    <td>{s.suspended_until ? `${showTime(lang, "UTC", s.suspended_until)} UTC` : t(lang, "none")}</td>
+                    <td>{String(s.connections_in_use)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </>,
+    );
+  });
+}
