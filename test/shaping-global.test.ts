@@ -114,7 +114,11 @@ test("three workers keep a domain at 120/min and 2 connections in total; others 
 
   // Waiting was never an attempt: each message delivered on its first, and the parked
   // deferrals say why and when, with the attempt count not moved.
-  const evs = await eventsOf(db, shaped);
+  // The sink has them all; each outcome is committed just after its transaction ended.
+  const evs = await eventually(async () => {
+    const got = await eventsOf(db, shaped);
+    return got.filter((e) => e.event === "delivered").length >= SHAPED + 1 ? got : undefined;
+  }, "every shaped delivery in the log");
   const delivered = evs.filter((e) => e.event === "delivered");
   assert.equal(delivered.length, SHAPED + 1);
   assert.deepEqual([...new Set(delivered.map((e) => e.attempt))], [1]);

@@ -12,7 +12,8 @@ import { eventually, startTestService, type TestService } from "./service.ts";
 /** Starts `count` worker processes (HIKYAKU_ROLES=worker) and waits until each one's job runner beats. */
 export async function startWorkers(db: Db, databaseUrl: string, count: number, env: Record<string, string>): Promise<Running[]> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "hikyaku-shaping-"));
-  const [before] = await db.sql<{ n: number }[]>`select count(*)::int as n from worker_heartbeats`;
+  // Counted by pool id, not by rows: a killed worker's row may be removed meanwhile.
+  const before = new Set((await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((r) => r.poolId));
   const workers = Array.from({ length: count }, () =>
     spawnHikyaku(["start"], {
       DATABASE_URL: databaseUrl,
@@ -31,8 +32,8 @@ export async function startWorkers(db: Db, databaseUrl: string, count: number, e
   await eventually(
     async () => {
       for (const w of workers) if (w.child.exitCode !== null) throw new Error(`a worker exited: ${w.err().slice(-2000)}`);
-      const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from worker_heartbeats`;
-      return (row?.n ?? 0) >= (before?.n ?? 0) + count;
+      const rows = await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`;
+      return rows.filter((r) => !before.has(r.poolId)).length >= count;
     },
     `${count} worker processes beating`,
     60_000,
