@@ -102,7 +102,7 @@ async function deliverDomain(ctx: DeliveryContext, msg: Claimed, domain: string,
     recordOutcomes(ctx.db.sql, msg, items, { from: ["sending"], at, retryAt }),
     ...result.parks.map((p) => park(ctx, msg, p, byAddress, at)),
   ]);
-  if (recorded.moved > 0) countOutcomes(items);
+  if (recorded.moved > 0) countOutcomes(items, result.policy);
   await afterRecord(ctx, msg, recorded, items);
   if (parkedRecords.some((r) => r.cancelled)) await cancelWaiting(ctx.db, msg);
 }
@@ -139,8 +139,8 @@ async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcp
     dest.targets.map((t) => t.host),
   );
   const tls = await planTls(ctx.mtaSts, domain, policy.policy.tls, dest);
-  if (!tls.ok) return { outcomes: new Map(rcpts.map((r) => [r.address, tls.outcome])), parks: [] };
-  return attemptShaped(ctx.shaper, ctx.pool, policy, {
+  if (!tls.ok) return { outcomes: new Map(rcpts.map((r) => [r.address, tls.outcome])), parks: [], policy: policy.policy.domain };
+  const shaped = await attemptShaped(ctx.shaper, ctx.pool, policy, {
     envelopeFrom: msg.envelopeFrom,
     raw: msg.raw,
     priority: msg.priority,
@@ -149,6 +149,7 @@ async function attemptTo(ctx: DeliveryContext, msg: Claimed, domain: string, rcp
     audit: tls.audit,
     recipients: rcpts.map((r) => r.address),
   });
+  return { ...shaped, policy: policy.policy.domain };
 }
 
 /** Ends claimed recipients without an attempt: expired (lifetime passed) or cancelled. */

@@ -33,6 +33,8 @@ export interface ShapedResult {
   outcomes: Map<string, Outcome>;
   /** The recipients that wait for the budget, and until when. */
   parks: Park[];
+  /** The destination policy's name (its domain, or `*`), for the metrics; unset when no destination was found. */
+  policy?: string;
 }
 
 /** Parked because no connection slot was free: looked at again in 1–2 s, spread so that they do not all come back at once. */

@@ -13,8 +13,8 @@ const intake = new Counter(
 );
 const deliveries = new Counter(
   "hikyaku_deliveries_total",
-  "Recipient outcomes this process recorded, by result (delivered, deferred, bounced, expired, cancelled, suppressed).",
-  RESULTS.map((result) => ({ result })),
+  "Recipient outcomes this process recorded, by result (delivered, deferred, bounced, expired, cancelled, suppressed) and destination policy (its domain, `*`, or `none` when no destination was reached: DNS failures, expiry, cancellation, suppression).",
+  RESULTS.map((result) => ({ result, policy: "*" })),
 );
 const attempts = new Histogram(
   "hikyaku_delivery_attempt_duration_seconds",
@@ -74,8 +74,8 @@ export function countIntake(door: string, result: "accepted" | "refused"): void 
   intake.inc({ door, result });
 }
 
-export function countOutcomes(items: { event: string }[]): void {
-  for (const i of items) deliveries.inc({ result: i.event });
+export function countOutcomes(items: { event: string }[], policy = "none"): void {
+  for (const i of items) deliveries.inc({ result: i.event, policy });
 }
 
 export function observeAttempt(seconds: number): void {
