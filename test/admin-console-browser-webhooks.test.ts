@@ -116,8 +116,11 @@ test("Japanese renders as glyphs; webhooks with a real delivery, replay and rota
   await page.getByRole("button", { name: "サインイン" }).click();
   await page.waitForURL(`${base}/admin/operator`);
   await page.getByRole("link", { name: "宛先ポリシー" }).click();
-  assert.match(await seen(page.locator("tr.policy")), /\*[\s\S]*a starting guess/);
-  assert.match(await seen(page.locator("main")), /まだ状態のある宛先はありません/);
+  assert.match(await seen(page.locator("tr.policy", { hasText: "docomo.ne.jp" })), /docomo\.ne\.jp[\s\S]*組み込み/);
+  assert.match(await seen(page.locator("tr.policy").last()), /^\*/);
+  // The mail this test sent went through the `*` policy's budget for ok.test's MX group,
+  // shown while it is fresh (within a minute), else the page says no budget has state.
+  assert.match(await seen(page.locator("main")), /\*:ok\.test|まだ状態のある宛先はありません/);
   await checkPage(page, "destinations");
   assert.deepEqual(browser.cspViolations, [], "the pages run under their CSP without violations");
   await page.close();

@@ -51,8 +51,14 @@ const TICK_MS = 1000;
 /** Spacing of parked messages of a budget that has no rate (while it is suspended, say). */
 const SPREAD_S = 0.02;
 const REASONS: Record<string, ParkReason> = { rate: "shaped", backoff: "destination_backoff", suspended: "destination_suspended" };
-/** Words of a 4xx that asks the sender to slow down. Not "too many recipients" (452: per transaction), not greylisting. */
-const SLOW_DOWN = /\b(rate|too many|try (again )?later|slow down|throttl\w*|exceeded)\b/i;
+/**
+ * Words of a 4xx that asks the sender to slow down. Not "too many recipients" (452: per
+ * transaction), and not greylisting: "451 4.7.1 try again later" is what greylisting
+ * says to every new sender, so "try later" alone backs a destination off only when the
+ * server also closes the session (421); otherwise a provider's whole budget would pause
+ * at every first contact, for what the ordinary retry resolves.
+ */
+const SLOW_DOWN = /\b(rate|too many|slow down|throttl\w*|exceeded|volume)\b/i;
 const NOT_SLOW_DOWN = /too many recipients|greylist|graylist/i;
 
 export class Shaper {
@@ -206,7 +212,7 @@ export class Shaper {
   }
 }
 
-/** A destination's own 4xx asking to slow down: a 421, or words like "rate", "too many", "try later". */
+/** A destination's own 4xx asking to slow down: a 421, or words like "rate", "too many", "slow down", "throttled". */
 export function isSlowDown(o: Outcome): boolean {
   if (o.source !== "destination" || o.kind !== "deferred") return false;
   if (NOT_SLOW_DOWN.test(o.response)) return false;
