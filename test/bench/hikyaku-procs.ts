@@ -80,8 +80,9 @@ export async function startHikyaku(topology: Topology, env: NodeJS.ProcessEnv, p
 }
 
 function start(env: NodeJS.ProcessEnv, name: string): ChildProcess {
-  // BENCH_PROFILE=dir writes a V8 CPU profile of each service process there.
-  const prof = env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${env.BENCH_PROFILE}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+  // BENCH_PROFILE=dir writes V8 CPU profiles of each service process to dir/<name>/ (one per
+  // thread: the largest is the main thread, a small one tsx's loader).
+  const prof = env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${path.join(env.BENCH_PROFILE, name)}`] : [];
   return spawn(process.execPath, [...prof, CLI, "start"], { env, stdio: ["ignore", "ignore", "inherit"] });
 }
 
