@@ -16,6 +16,7 @@
 //   npm run bench -- --quick            # 1 run of 2,000: for trying things
 //   npm run bench -- --messages 20000 --runs 5 --topologies split --doors http --no-postfix
 //   npm run bench -- --scheduled 100000 # with 100,000 messages scheduled for tomorrow waiting in the outbox
+//   npm run bench -- --webhook          # a webhook receiver subscribed to every delivered event: its latency per phase
 //   BENCH_PROFILE=/tmp/prof npm run bench -- --quick   # V8 CPU profiles of each Hikyaku process
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -33,6 +34,7 @@ import { cpuOf, cpuOfSelf, cpuOfTree } from "./proc-cpu.ts";
 import { type Door, type PhaseResult, printRun, printSummary } from "./report.ts";
 import { benchSmtpIntake } from "./smtp-intake.ts";
 import { type SmtpSink, startSmtpSink } from "./smtp-sink.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "./webhook-receiver.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -48,6 +50,7 @@ const { values: args } = parseArgs({
     "postfix-log": { type: "boolean", default: false },
     warmup: { type: "string", default: "500" },
     scheduled: { type: "string", default: "0" },
+    webhook: { type: "boolean", default: false },
   },
 });
 const N = Number(args.messages ?? (args.quick ? 2000 : 10000));
@@ -94,6 +97,8 @@ async function main() {
     // One account sends everything, far faster than the default limits for one client allow.
     HIKYAKU_API_RATE_LIMIT: "100000000",
     HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP: "1000",
+    // The webhook receiver listens on loopback.
+    ...(args.webhook ? { HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true" } : {}),
   };
   console.error(`bench: ${RUNS} run(s) of ${N} messages per door; sink smtp-sink on ${SINK_HOST}:${sink.port}; ${os.cpus().length} cores`);
   const results: PhaseResult[] = [];
@@ -122,7 +127,9 @@ async function hikyakuBlock(topology: Topology, db: Db, env: NodeJS.ProcessEnv, 
   const stop = () => hk.stop();
   cleanups.push(stop);
   const out: PhaseResult[] = [];
+  let hooks: WebhookReceiver | undefined;
   try {
+    hooks = args.webhook ? await startWebhookReceiver(hk.base, key.key) : undefined;
     const warm = Number(args.warmup);
     if (warm > 0) {
       // Untimed: the runs measure warm JIT and caches, not a process's first seconds.
@@ -132,11 +139,14 @@ async function hikyakuBlock(topology: Topology, db: Db, env: NodeJS.ProcessEnv, 
     }
     for (const door of DOORS) {
       const cpu = () => cpuSnapshot(hk, pgPid, sink);
+      const hooked = hooks?.count() ?? 0;
       const r = await measure(`Hikyaku ${topology}`, door, run, sink, cpu, () => send(hk, key.key, door, N, sink));
-      out.push(r);
       await waitSettled(db);
+      if (hooks && !(await hooks.waitFor(hooked + r.accepted))) console.error(`bench: only ${hooks.count() - hooked} of ${r.accepted} webhooks arrived`);
+      out.push(hooks ? { ...r, webhooks: hooks.since(hooked) } : r);
     }
   } finally {
+    hooks?.close();
     await stop();
     cleanups = cleanups.filter((c) => c !== stop);
   }

@@ -18,6 +18,8 @@ export interface PhaseResult {
   p99?: number;
   /** CPU milliseconds per delivered message, by process (or process group). */
   cpuMsPerMsg: Record<string, number>;
+  /** With --webhook: webhooks received for this phase's deliveries, and the time from each delivery event to its arrival (ms). */
+  webhooks?: { received: number; p50?: number; p99?: number };
 }
 
 const DOOR_NAMES: Record<Door, string> = {
@@ -29,7 +31,8 @@ const DOOR_NAMES: Record<Door, string> = {
 export function printRun(phases: PhaseResult[]): void {
   for (const p of phases) {
     const lat = p.p99 === undefined ? "" : ` p50 ${p.p50} ms p99 ${p.p99} ms`;
-    const bad = `${p.failed ? ` FAILED ${p.failed}: ${p.firstFailure}` : ""}${p.timedOut ? " TIMED OUT" : ""}`;
+    const hooks = p.webhooks ? `; webhooks ${p.webhooks.received}, p50 ${p.webhooks.p50} ms p99 ${p.webhooks.p99} ms after the event` : "";
+    const bad = `${hooks}${p.failed ? ` FAILED ${p.failed}: ${p.firstFailure}` : ""}${p.timedOut ? " TIMED OUT" : ""}`;
     const cpu = Object.entries(p.cpuMsPerMsg)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ");
