@@ -60,27 +60,40 @@ export async function revokeKey(db: Db, keyId: string, accountId?: string): Prom
 /**
  * Recently verified keys, so a busy client does not cost a query per request. A key
  * revoked through this process stops at once; one revoked elsewhere (another process,
- * the CLI) stops within KEY_CACHE_MS.
+ * the CLI) stops within KEY_CACHE_MS. Concurrent requests that miss share one look-up:
+ * without that, every expiry sent each in-flight request of a busy key to the database
+ * at once (126 look-ups instead of 8 in a 15-second, 50-concurrent bench).
  */
 const KEY_CACHE_MS = 2000;
-const keyCache = new Map<string, { account: Account; until: number }>();
+const keyCache = new Map<string, { account: Promise<Account | undefined>; until: number }>();
 
 /** The account a bearer key belongs to, or undefined for unknown and revoked keys alike. */
 export async function accountForKey(db: Db, key: string): Promise<Account | undefined> {
   const hash = hashKey(key);
   const hit = keyCache.get(hash);
   if (hit && hit.until > Date.now()) return hit.account;
+  if (keyCache.size > 10_000) keyCache.clear();
+  const account = lookUpKey(db, hash);
+  keyCache.set(hash, { account, until: Date.now() + KEY_CACHE_MS });
+  // An unknown key, or a failed look-up, is not remembered: the next request asks again.
+  account.then(
+    (a) => (a ? void touchKey(db, hash) : forget(hash, account)),
+    () => forget(hash, account),
+  );
+  return account;
+}
+
+function forget(hash: string, account: Promise<Account | undefined>): void {
+  if (keyCache.get(hash)?.account === account) keyCache.delete(hash);
+}
+
+async function lookUpKey(db: Db, hash: string): Promise<Account | undefined> {
   const rows = await db.sql<Account[]>`
     select a.id, a.name, a.bounces_enabled as "bouncesEnabled", a.monthly_quota as "monthlyQuota",
       a.api_rate_limit as "apiRateLimit", a.created_at as "createdAt"
     from api_keys k join accounts a on a.id = k.account_id
     where k.hash = ${hash} and k.revoked_at is null`;
-  const account = rows[0];
-  if (account) void touchKey(db, hash);
-  if (keyCache.size > 10_000) keyCache.clear();
-  if (account) keyCache.set(hash, { account, until: Date.now() + KEY_CACHE_MS });
-  else keyCache.delete(hash);
-  return account;
+  return rows[0];
 }
 
 export async function listAccounts(db: Db): Promise<(Account & { timeZone: string })[]> {

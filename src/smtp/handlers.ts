@@ -11,7 +11,7 @@ import { AppError } from "../errors.ts";
 import { type Refusal, recordReception } from "../logs/reception.ts";
 import { authLocked, type LockScope, recordAuthFailure } from "./auth-failures.ts";
 import { checkSmtpLogin } from "./credentials.ts";
-import { commandIsUtf8, type SyntaxRefusal } from "./intake-server.ts";
+import { commandIsUtf8, EARLY_TALKER_MS, type SyntaxRefusal } from "./intake-server.ts";
 import { receiveMessage } from "./receive-message.ts";
 import { asAppError, smtpReply } from "./reply.ts";
 import { accountForSourceIp, normaliseIp } from "./source-ips.ts";
@@ -37,8 +37,6 @@ export interface SmtpUser {
 interface SessionState {
   /** The account of the transaction in progress (set at MAIL FROM). */
   accountId?: string;
-  /** The relay account this session's IP named, and when that was read. */
-  relay?: { accountId: string; at: number };
   authFailures: number;
   counted: boolean;
 }
@@ -53,6 +51,7 @@ const LOCKED_WHY: Record<LockScope, string> = {
 
 type Handlers = Required<Pick<SMTPServerOptions, "onConnect" | "onClose" | "onAuth" | "onMailFrom" | "onRcptTo" | "onData">> & {
   onSyntaxRefusal(session: SMTPServerSession, refusal: SyntaxRefusal): void;
+  greetingDelayMs(remoteAddress: string): Promise<number>;
 };
 
 export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
@@ -78,6 +77,18 @@ export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
   };
 
   return {
+    /**
+     * The early-talker wait, only where it can catch something: a relay client whose IP is
+     * registered is greeted at once (it sends one message per connection, often), one the
+     * relay does not know waits EARLY_TALKER_MS, and anything it says before the greeting
+     * ends the session. The submission doors greet at once: nothing is taken there before
+     * TLS and a login, and failed logins lock out.
+     */
+    async greetingDelayMs(remoteAddress) {
+      if (door === "submission") return 0;
+      return (await relayAccount(deps, remoteAddress)) ? 0 : EARLY_TALKER_MS;
+    },
+
     onConnect(session, cb) {
       const ip = session.remoteAddress;
       const open = deps.perIp.get(ip) ?? 0;
@@ -123,7 +134,7 @@ export function intakeHandlers(deps: IntakeDeps, door: Door): Handlers {
     },
 
     onSyntaxRefusal(session, r) {
-      void syntaxRefused(deps, door, session, state(session), r);
+      void syntaxRefused(deps, door, session, r);
     },
 
     onData(stream, session, cb) {
@@ -162,7 +173,7 @@ async function authenticate(deps: IntakeDeps, auth: SMTPServerAuthentication, se
 }
 
 async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress, session: SMTPServerSession, st: SessionState): Promise<void> {
-  const accountId = door === "relay" ? await relayAccount(deps, session, st) : (session.user as SmtpUser | undefined)?.accountId;
+  const accountId = door === "relay" ? await relayAccount(deps, session.remoteAddress) : (session.user as SmtpUser | undefined)?.accountId;
   if (!accountId) {
     const how = door === "relay" ? "register it with PUT /v1/source-ips, or use the submission port with SMTP AUTH" : "authenticate first";
     throw new AppError("forbidden", `Relay access denied: ${session.remoteAddress} may not send through Hikyaku; ${how}.`);
@@ -175,13 +186,24 @@ async function mailFrom(deps: IntakeDeps, door: Door, address: SMTPServerAddress
   if (sender) await checkDomainOwners(deps.db, accountId, [{ domain: domainOf(sender), what: "The envelope sender", field: "MAIL FROM" }]);
 }
 
-/** A session's IP is looked up again every few seconds, not for every message: a removed IP stops relaying soon after. */
+/**
+ * A registered IP is looked up again every few seconds, not for every connection or
+ * message: a removed IP stops relaying soon after. An unknown one is looked up every
+ * time, so a newly registered IP relays at once. One cache per database (tests run
+ * several services in one process).
+ */
 const RELAY_RECHECK_MS = 5000;
+const knownRelays = new WeakMap<Db, Map<string, { accountId: string; at: number }>>();
 
-async function relayAccount(deps: IntakeDeps, session: SMTPServerSession, st: SessionState): Promise<string | undefined> {
-  if (st.relay && performance.now() - st.relay.at < RELAY_RECHECK_MS) return st.relay.accountId;
-  const accountId = await accountForSourceIp(deps.db, session.remoteAddress);
-  st.relay = accountId ? { accountId, at: performance.now() } : undefined;
+async function relayAccount(deps: IntakeDeps, remoteAddress: string): Promise<string | undefined> {
+  const known = knownRelays.get(deps.db) ?? new Map<string, { accountId: string; at: number }>();
+  knownRelays.set(deps.db, known);
+  const hit = known.get(remoteAddress);
+  if (hit && performance.now() - hit.at < RELAY_RECHECK_MS) return hit.accountId;
+  const accountId = await accountForSourceIp(deps.db, remoteAddress);
+  if (known.size > 10_000) known.clear();
+  if (accountId) known.set(remoteAddress, { accountId, at: performance.now() });
+  else known.delete(remoteAddress);
   return accountId;
 }
 
@@ -202,9 +224,9 @@ async function rcptTo(address: SMTPServerAddress, session: SMTPServerSession): P
 }
 
 /** Logs a MAIL FROM or RCPT TO that smtp-server refused before our handlers saw it, in the account it belongs to. */
-async function syntaxRefused(deps: IntakeDeps, door: Door, session: SMTPServerSession, st: SessionState, r: SyntaxRefusal): Promise<void> {
+async function syntaxRefused(deps: IntakeDeps, door: Door, session: SMTPServerSession, r: SyntaxRefusal): Promise<void> {
   const user = (session.user as SmtpUser | undefined)?.accountId;
-  const accountId = user ?? (door === "relay" ? await relayAccount(deps, session, st).catch(() => undefined) : undefined) ?? null;
+  const accountId = user ?? (door === "relay" ? await relayAccount(deps, session.remoteAddress).catch(() => undefined) : undefined) ?? null;
   const text = r.command.toString("utf8");
   const address = (/<([^>]*)>?/.exec(text)?.[1] ?? text.slice(text.indexOf(":") + 1).trim()).slice(0, 320);
   const mail = r.stage === "MAIL FROM";

@@ -1,242 +1,258 @@
-// `npm run bench`: end-to-end throughput on this machine. Starts PostgreSQL (embedded,
-// or DATABASE_URL), a destination sink on loopback, and Hikyaku as separate api and
-// worker processes; sends N messages through POST /v1/messages; waits until every one
-// is delivered; prints accepted/s, delivered/s, API latency p50/p99 and peak RSS.
+// `npm run bench`: delivered/s through every door, Hikyaku beside Postfix in the same run.
 //
-//   npm run bench -- --messages 20000 --concurrency 64 [--workers 1] [--scheduled 100000] [--webhook]
+// On loopback, 1 KB messages with one recipient, every message counted at one sink
+// (Postfix's smtp-sink on 127.0.0.2). For each of --runs runs, in alternating order:
+//   Hikyaku all-in-one (one process, HIKYAKU_ROLES unset), then api + smtp + 2 worker
+//   processes on the same database, each through the HTTP door (50 concurrent POSTs),
+//   the SMTP relay door with 20 reused connections, and with one connection per
+//   message (20 at once, as PHP mail()-style clients send);
+//   a private Postfix 3.7 instance (temp config/queue/data dirs, relayhost = the sink)
+//   with the same two SMTP clients.
+// Delivered/s runs from the first request to the moment the sink counted the last
+// message. Prints each run, then a table of medians (with the spread) and the ratio
+// Hikyaku/Postfix, and CPU milliseconds per message of each process.
 //
-// --webhook subscribes a receiver on loopback to every `delivered` event and adds the
-// time from each delivery event to its webhook's arrival (p50/p99) to the result.
-import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+//   npm run bench                       # 3 runs of 10,000 messages per door and mode
+//   npm run bench -- --quick            # 1 run of 2,000: for trying things
+//   npm run bench -- --messages 20000 --runs 5 --topologies split --doors http --no-postfix
+//   npm run bench -- --scheduled 100000 # with 100,000 messages scheduled for tomorrow waiting in the outbox
+//   npm run bench -- --webhook          # a webhook receiver subscribed to every delivered event: its latency per phase
+//   BENCH_PROFILE=/tmp/prof npm run bench -- --quick   # V8 CPU profiles of each Hikyaku process
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { createAccount } from "../../src/accounts/accounts.ts";
-import { connect } from "../../src/db/client.ts";
+import { connect, type Db } from "../../src/db/client.ts";
 import { startEmbedded } from "../../src/db/embedded.ts";
 import { migrate } from "../../src/db/migrate.ts";
-import http from "node:http";
 import { freePort } from "../helpers/sink.ts";
-import { startLightSink } from "./light-sink.ts";
+import { postMessages } from "./http-load.ts";
+import { type Ports, type Running, startHikyaku, type Topology } from "./hikyaku-procs.ts";
+import { type PostfixInstance, startPostfix } from "./postfix.ts";
+import { cpuOf, cpuOfSelf, cpuOfTree } from "./proc-cpu.ts";
+import { type Door, type PhaseResult, printRun, printSummary } from "./report.ts";
+import { benchSmtpIntake } from "./smtp-intake.ts";
+import { type SmtpSink, startSmtpSink } from "./smtp-sink.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "./webhook-receiver.ts";
 
 const { values: args } = parseArgs({
   options: {
-    messages: { type: "string", default: "20000" },
-    concurrency: { type: "string", default: "64" },
-    workers: { type: "string", default: "1" },
+    messages: { type: "string" },
+    runs: { type: "string" },
+    quick: { type: "boolean", default: false },
+    concurrency: { type: "string", default: "50" },
+    connections: { type: "string", default: "20" },
+    workers: { type: "string", default: "2" },
+    topologies: { type: "string", default: "all-in-one,split" },
+    doors: { type: "string", default: "http,smtp-reuse,smtp-per-message" },
+    "no-postfix": { type: "boolean", default: false },
+    "postfix-log": { type: "boolean", default: false },
+    warmup: { type: "string", default: "500" },
     scheduled: { type: "string", default: "0" },
     webhook: { type: "boolean", default: false },
   },
 });
-const N = Number(args.messages);
-const CONCURRENCY = Number(args.concurrency);
+const N = Number(args.messages ?? (args.quick ? 2000 : 10000));
+const RUNS = Number(args.runs ?? (args.quick ? 1 : 3));
+const TOPOLOGIES = (args.topologies ?? "").split(",").filter(Boolean) as Topology[];
+const DOORS = (args.doors ?? "").split(",").filter(Boolean) as Door[];
+const SINK_HOST = "127.0.0.2";
+/** A phase that has not delivered everything after this long is reported as timed out. */
+const phaseLimitMs = () => 60_000 + N * 10;
+
+let cleanups: (() => Promise<void>)[] = [];
+async function cleanUp() {
+  const list = cleanups.reverse();
+  cleanups = [];
+  for (const c of list) await c().catch((err) => console.error("cleanup:", err));
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void cleanUp().then(() => process.exit(130)));
 
 async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "hikyaku-bench-"));
   chmodSync(dir, 0o755);
-  const embedded = process.env.DATABASE_URL ? undefined : await startEmbedded(dir, await freePort(), "bench");
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const embedded = process.env.DATABASE_URL ? undefined : await startEmbedded(path.join(dir, "hikyaku"), await freePort(), "bench");
+  if (embedded) cleanups.push(() => embedded.stop());
   const url = process.env.DATABASE_URL ?? embedded?.url ?? "";
-  const db = connect(url, { max: 4 });
-  const children: ChildProcess[] = [];
-  const sink = await startLightSink();
-  let hooks: Awaited<ReturnType<typeof startWebhookReceiver>> | undefined;
-  try {
-    await migrate(db, url);
-    await db.sql`truncate messages, delivery_queue, delivery_events, reception_events cascade`;
-    const { key } = await createAccount(db, "bench");
-    if (Number(args.scheduled) > 0) await seedScheduled(db, key.key, Number(args.scheduled));
-    const httpPort = await freePort();
-    const env = {
-      ...process.env,
-      DATABASE_URL: url,
-      HIKYAKU_HTTP_PORT: String(httpPort),
-      HIKYAKU_ROUTES: `*=127.0.0.1:${sink.port}`,
-      HIKYAKU_LOG_LEVEL: "warn",
-      HIKYAKU_HOSTNAME: "bench.hikyaku.test",
-      // One account sends everything, far faster than the default rate limit allows.
-      HIKYAKU_API_RATE_LIMIT: "100000000",
-      ...(args.webhook ? { HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true" } : {}),
-    };
-    children.push(start({ ...env, HIKYAKU_ROLES: "api" }));
-    for (let i = 0; i < Number(args.workers); i++) children.push(start({ ...env, HIKYAKU_ROLES: "worker" }));
-    const base = `http://127.0.0.1:${httpPort}`;
-    await waitReady(base);
-    hooks = args.webhook ? await startWebhookReceiver(base, key.key) : undefined;
-    const body = JSON.stringify({
-      from: "Bench <bench@shop.example>",
-      to: "someone@dest.example",
-      subject: "Benchmark message",
-      text: "x".repeat(700),
-    });
-    const latencies: number[] = [];
-    const started = performance.now();
-    let next = 0;
-    let failures = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < N) {
-          next++;
-          const t0 = performance.now();
-          const status = await post(`${base}/v1/messages`, key.key, body);
-          latencies.push(performance.now() - t0);
-          if (status !== 202) failures++;
-        }
-      }),
-    );
-    const acceptedAt = performance.now();
-    let delivered = 0;
-    while (delivered < N - failures) {
-      const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from delivery_events where event = 'delivered'`;
-      delivered = row?.n ?? 0;
-      if (performance.now() - acceptedAt > 600_000) throw new Error(`only ${delivered} of ${N} delivered after 10 minutes`);
-      if (delivered < N - failures) await new Promise((r) => setTimeout(r, 100));
+  const db = connect(url, { max: 2 });
+  cleanups.push(() => db.close());
+  await migrate(db, url);
+  const sink = await startSmtpSink(SINK_HOST, await freePort(SINK_HOST));
+  cleanups.push(() => sink.stop());
+  const postfix = args["no-postfix"]
+    ? undefined
+    : await startPostfix(path.join(dir, "postfix"), await freePort(), SINK_HOST, sink.port, { log: args["postfix-log"] });
+  if (postfix) cleanups.push(() => postfix.stop());
+  const pgPid = embedded ? postmasterPid(embedded.clusterDir) : undefined;
+  const ports: Ports = { http: await freePort(), relay: await freePort(), submission: await freePort(), smtps: await freePort() };
+  const env = {
+    ...process.env,
+    DATABASE_URL: url,
+    HIKYAKU_DATA_DIR: path.join(dir, "hikyaku"),
+    HIKYAKU_ROUTES: `*=${SINK_HOST}:${sink.port}`,
+    HIKYAKU_LOG_LEVEL: "warn",
+    HIKYAKU_HOSTNAME: "bench.hikyaku.test",
+    // One account sends everything, far faster than the default limits for one client allow.
+    HIKYAKU_API_RATE_LIMIT: "100000000",
+    HIKYAKU_SMTP_MAX_CONNECTIONS_PER_IP: "1000",
+    // The webhook receiver listens on loopback.
+    ...(args.webhook ? { HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true" } : {}),
+  };
+  console.error(`bench: ${RUNS} run(s) of ${N} messages per door; sink smtp-sink on ${SINK_HOST}:${sink.port}; ${os.cpus().length} cores`);
+  const results: PhaseResult[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    // Alternate the order, so neither side always runs on a warmer or quieter machine.
+    const order = run % 2 === 1 ? TOPOLOGIES : [...TOPOLOGIES].reverse();
+    const blocks: (Topology | "postfix")[] = postfix ? [order[0] as Topology, "postfix", ...order.slice(1)] : order;
+    for (const block of blocks) {
+      const phases =
+        block === "postfix" ? await postfixBlock(postfix as PostfixInstance, sink, pgPid, run) : await hikyakuBlock(block, db, env, ports, sink, pgPid, run);
+      results.push(...phases);
+      printRun(phases);
     }
-    const deliveredAt = performance.now();
-    if (hooks) await hooks.waitFor(delivered);
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]?.toFixed(1);
-    const result = {
-      messages: N,
-      concurrency: CONCURRENCY,
-      workers: Number(args.workers),
-      scheduled_waiting: Number(args.scheduled),
-      failures,
-      accepted_per_s: Math.round(N / ((acceptedAt - started) / 1000)),
-      delivered_per_s: Math.round(delivered / ((deliveredAt - started) / 1000)),
-      api_latency_ms: { p50: pct(50), p99: pct(99) },
-      peak_rss_mb: Object.fromEntries(children.map((c, i) => [i === 0 ? "api" : `worker${i}`, peakRssMb(c.pid)])),
-      cpu_seconds: {
-        ...Object.fromEntries(children.map((c, i) => [i === 0 ? "api" : `worker${i}`, cpuSeconds(c.pid)])),
-        bench_and_sink: Number((process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6).toFixed(1)),
-        postgres: postgresCpuSeconds(),
-      },
-      sink_received: sink.received(),
-      ...(hooks ? { webhooks: hooks.summary() } : {}),
-    };
-    console.log(JSON.stringify(result, null, 2));
+  }
+  printSummary(results, { messages: N, runs: RUNS, concurrency: Number(args.concurrency), connections: Number(args.connections) });
+}
+
+async function hikyakuBlock(topology: Topology, db: Db, env: NodeJS.ProcessEnv, ports: Ports, sink: SmtpSink, pgPid: number | undefined, run: number) {
+  // Every block starts on empty tables, so the last run does not measure a fuller database.
+  await db.sql`truncate messages, delivery_queue, delivery_events, reception_events, usage_counters, idempotency_keys, source_ips, accounts cascade`;
+  await db.sql`delete from graphile_worker._private_jobs`;
+  const { account, key } = await createAccount(db, "bench");
+  await db.sql`insert into source_ips (ip, account_id) values ('127.0.0.1', ${account.id})`;
+  if (Number(args.scheduled) > 0) await seedScheduled(db, Number(args.scheduled));
+  const hk = await startHikyaku(topology, env, ports, Number(args.workers));
+  const stop = () => hk.stop();
+  cleanups.push(stop);
+  const out: PhaseResult[] = [];
+  let hooks: WebhookReceiver | undefined;
+  try {
+    hooks = args.webhook ? await startWebhookReceiver(hk.base, key.key) : undefined;
+    const warm = Number(args.warmup);
+    if (warm > 0) {
+      // Untimed: the runs measure warm JIT and caches, not a process's first seconds.
+      await send(hk, key.key, "http", warm, sink);
+      await send(hk, key.key, "smtp-per-message", Math.ceil(warm / 5), sink);
+      await waitSettled(db);
+    }
+    for (const door of DOORS) {
+      const cpu = () => cpuSnapshot(hk, pgPid, sink);
+      const hooked = hooks?.count() ?? 0;
+      const r = await measure(`Hikyaku ${topology}`, door, run, sink, cpu, () => send(hk, key.key, door, N, sink));
+      await waitSettled(db);
+      if (hooks && !(await hooks.waitFor(hooked + r.accepted))) console.error(`bench: only ${hooks.count() - hooked} of ${r.accepted} webhooks arrived`);
+      out.push(hooks ? { ...r, webhooks: hooks.since(hooked) } : r);
+    }
   } finally {
     hooks?.close();
-    for (const c of children) c.kill("SIGTERM");
-    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
-    await sink.close();
-    await db.close();
-    await embedded?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
+    cleanups = cleanups.filter((c) => c !== stop);
   }
+  return out;
 }
 
-// node:http with keep-alive: the lightest client, so the load generator leaves the cores to the service.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-function post(url: string, key: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: "POST", agent, headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+async function postfixBlock(postfix: PostfixInstance, sink: SmtpSink, pgPid: number | undefined, run: number) {
+  const out: PhaseResult[] = [];
+  const target = { host: "127.0.0.1", port: postfix.port };
+  const cpu = () => ({
+    postfix: cpuOfTree(postfix.masterPid()),
+    sink: cpuOf(sink.pid),
+    bench: cpuOfSelf(),
+    ...(pgPid ? { postgres_idle: cpuOfTree(pgPid) } : {}),
   });
+  // Warm: smtpd, cleanup and smtp processes exist and the connection cache is primed.
+  await smtp(target, "smtp-per-message", Math.ceil(Number(args.warmup) / 5), sink);
+  for (const door of DOORS.filter((d) => d !== "http")) out.push(await measure("Postfix 3.7", door, run, sink, cpu, () => smtp(target, door, N, sink)));
+  return out;
 }
 
-/** A webhook receiver on loopback, subscribed to `delivered`: latency = arrival - the event's time. */
-async function startWebhookReceiver(base: string, key: string) {
-  const latencies: number[] = [];
-  const ids = new Set<string>();
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      const at = Date.now();
-      ids.add(String(req.headers["webhook-id"]));
-      latencies.push(at - Date.parse(JSON.parse(body).time));
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  const r = await fetch(`${base}/v1/webhooks`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify({ url: `http://127.0.0.1:${port}/hooks`, events: ["delivered"] }),
-  });
-  if (r.status !== 201) throw new Error(`could not create the webhook endpoint: ${r.status} ${await r.text()}`);
-  const started = performance.now();
+interface Sent {
+  accepted: number;
+  failed: number;
+  firstFailure?: string;
+  latencies?: number[];
+}
+
+async function send(hk: Running, key: string, door: Door, n: number, sink: SmtpSink): Promise<Sent> {
+  if (door === "http") {
+    const r = await postMessages(`${hk.base}/v1/messages`, key, n, Number(args.concurrency));
+    return { accepted: r.accepted, failed: r.failed, latencies: r.latencies, ...(r.firstFailure ? { firstFailure: r.firstFailure } : {}) };
+  }
+  return smtp({ host: "127.0.0.1", port: hk.relayPort }, door, n, sink);
+}
+
+async function smtp(target: { host: string; port: number }, door: Door, n: number, _sink: SmtpSink): Promise<Sent> {
+  const r = await benchSmtpIntake({ ...target, count: n, connections: Number(args.connections), mode: door === "smtp-reuse" ? "reuse" : "per-message" });
+  return { accepted: r.accepted, failed: r.refused, ...(r.firstRefusal ? { firstFailure: r.firstRefusal } : {}) };
+}
+
+async function measure(
+  system: string,
+  door: Door,
+  run: number,
+  sink: SmtpSink,
+  cpu: () => Record<string, number>,
+  go: () => Promise<Sent>,
+): Promise<PhaseResult> {
+  const before = sink.count();
+  const cpu0 = cpu();
+  const t0 = performance.now();
+  const sent = await go();
+  const acceptedAt = performance.now();
+  const deliveredAt = await sink.waitFor(before + sent.accepted, t0 + phaseLimitMs());
+  const cpu1 = cpu();
+  const delivered = sink.count() - before;
+  const seconds = ((deliveredAt ?? performance.now()) - t0) / 1000;
+  const lat = sent.latencies?.sort((a, b) => a - b);
+  const pct = (p: number) => (lat?.length ? Number((lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? 0).toFixed(1)) : undefined);
+  const cpuMsPerMsg = Object.fromEntries(
+    Object.keys(cpu1).map((k) => [k, Number(((((cpu1[k] ?? 0) - (cpu0[k] ?? 0)) * 1000) / Math.max(1, delivered)).toFixed(3))]),
+  );
   return {
-    async waitFor(n: number) {
-      while (ids.size < n) {
-        if (performance.now() - started > 600_000) throw new Error(`only ${ids.size} of ${n} webhooks after 10 minutes`);
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    },
-    summary() {
-      const sorted = [...latencies].sort((a, b) => a - b);
-      const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-      return { received: latencies.length, distinct: ids.size, latency_ms: { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] } };
-    },
-    close() {
-      server.closeAllConnections();
-      server.close();
-    },
+    system,
+    door,
+    run,
+    messages: N,
+    accepted: sent.accepted,
+    failed: sent.failed,
+    ...(sent.firstFailure ? { firstFailure: sent.firstFailure } : {}),
+    timedOut: deliveredAt === undefined,
+    acceptedPerSec: Math.round(sent.accepted / ((acceptedAt - t0) / 1000)),
+    deliveredPerSec: Math.round(delivered / seconds),
+    ...(lat ? { p50: pct(50), p99: pct(99) } : {}),
+    cpuMsPerMsg,
   };
 }
 
-function start(env: NodeJS.ProcessEnv): ChildProcess {
-  // BENCH_PROFILE=dir writes a V8 CPU profile of each service process there.
-  const prof = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...prof, "src/bin/hikyaku.mjs", "start"], { env, stdio: ["ignore", "ignore", "inherit"] });
-  return child;
+function cpuSnapshot(hk: Running, pgPid: number | undefined, sink: SmtpSink): Record<string, number> {
+  const snap: Record<string, number> = {};
+  for (const p of hk.procs) {
+    const key = p.name.startsWith("worker") ? "workers" : p.name;
+    snap[key] = (snap[key] ?? 0) + cpuOf(p.child.pid);
+  }
+  if (pgPid) snap.postgres = cpuOfTree(pgPid);
+  snap.sink = cpuOf(sink.pid);
+  snap.bench = cpuOfSelf();
+  return snap;
 }
 
-async function waitReady(base: string) {
-  // A minute: on a loaded shared machine the api process can take that long to start.
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
+/** Waits (untimed, at most two minutes) until Hikyaku has recorded every outcome, so the next phase starts on a quiet service. */
+async function waitSettled(db: Db): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const [row] = await db.sql<{ n: number }[]>`
+      select (select count(*) from recipients where state in ('queued', 'sending', 'deferred'))::int
+        + (select count(*) from delivery_queue where run_at <= now())::int as n`;
+    if ((row?.n ?? 0) === 0) return;
+    await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error("the api process did not become ready");
-}
-
-function cpuSeconds(pid: number | undefined): number | null {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(((Number(fields[11]) + Number(fields[12])) / 100).toFixed(1));
-  } catch {
-    return null;
-  }
-}
-
-/** CPU of every process running as the postgres user (the embedded cluster). */
-function postgresCpuSeconds(): number {
-  let total = 0;
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("postgres")) continue;
-      total += cpuSeconds(Number(pid)) ?? 0;
-    } catch {}
-  }
-  return Number(total.toFixed(1));
-}
-
-function peakRssMb(pid: number | undefined): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Math.round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
+  console.error("bench: Hikyaku still had undelivered recipients after two minutes");
 }
 
 /** Fills the outbox with messages scheduled for tomorrow: they must not slow the due ones. */
-async function seedScheduled(db: ReturnType<typeof connect>, _key: string, n: number) {
+async function seedScheduled(db: Db, n: number): Promise<void> {
   await db.sql`
     with a as (select id from accounts limit 1),
     m as (
@@ -255,7 +271,19 @@ async function seedScheduled(db: ReturnType<typeof connect>, _key: string, n: nu
   await db.sql`vacuum analyze messages, recipients, message_contents, delivery_queue`;
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+/** postmaster.pid belongs to the postgres account (mode 600); the bench runs as root or as that account. */
+function postmasterPid(clusterDir: string): number | undefined {
+  try {
+    return Number(readFileSync(path.join(clusterDir, "postmaster.pid"), "utf8").split("\n")[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+main()
+  .then(cleanUp, async (err) => {
+    console.error(err);
+    await cleanUp();
+    process.exitCode = 1;
+  })
+  .then(() => process.exit());

@@ -34,6 +34,12 @@ export interface SmtpIntakeOptions {
   /** Envelope sender and recipient domains (defaults: shop.example, dest.example). */
   from?: string;
   to?: string;
+  /**
+   * reuse (default): each session sends message after message, MAIL+RCPT+DATA pipelined.
+   * per-message: a new connection for every message, one command at a time, then QUIT
+   * (what PHP's mail() through a relay, and most small clients, do).
+   */
+  mode?: "reuse" | "per-message";
 }
 
 export interface SmtpIntakeResult {
@@ -62,18 +68,38 @@ export async function benchSmtpIntake(opts: SmtpIntakeOptions): Promise<SmtpInta
   let refused = 0;
   let firstRefusal: string | undefined;
   const started = performance.now();
+  const count = (reply: string) => {
+    if (reply.startsWith("250")) accepted++;
+    else {
+      refused++;
+      firstRefusal ??= reply;
+    }
+  };
+  if (opts.mode === "per-message") {
+    await Promise.all(
+      Array.from({ length: Math.min(opts.connections, opts.count) }, async () => {
+        while (next < opts.count) {
+          const n = next++;
+          count(await sendAlone(opts, from, to, oneKilobyteMessage(from, to, n)));
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      acceptedPerSec: Math.round(accepted / seconds),
+      accepted,
+      refused,
+      seconds: Number(seconds.toFixed(2)),
+      ...(firstRefusal ? { firstRefusal } : {}),
+    };
+  }
   const sessions = Array.from({ length: Math.min(opts.connections, opts.count) }, async () => {
     const s = await Session.open(opts);
     try {
       await s.command(`EHLO bench.${os.hostname()}`);
       while (next < opts.count) {
         const n = next++;
-        const reply = await s.send(from, to, oneKilobyteMessage(from, to, n));
-        if (reply.startsWith("250")) accepted++;
-        else {
-          refused++;
-          firstRefusal ??= reply;
-        }
+        count(await s.send(from, to, oneKilobyteMessage(from, to, n)));
       }
       await s.command("QUIT").catch(() => "");
     } finally {
@@ -83,6 +109,31 @@ export async function benchSmtpIntake(opts: SmtpIntakeOptions): Promise<SmtpInta
   await Promise.all(sessions);
   const seconds = (performance.now() - started) / 1000;
   return { acceptedPerSec: Math.round(accepted / seconds), accepted, refused, seconds: Number(seconds.toFixed(2)), ...(firstRefusal ? { firstRefusal } : {}) };
+}
+
+/** One message on its own connection, each command awaited in turn; the final reply of DATA (or the first refusal). */
+async function sendAlone(opts: SmtpIntakeOptions, from: string, to: string, raw: Buffer): Promise<string> {
+  let s: Session;
+  try {
+    s = await Session.open(opts);
+  } catch (err) {
+    return `421 ${(err as Error).message}`;
+  }
+  try {
+    for (const line of [`EHLO bench.${os.hostname()}`, `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, "DATA"]) {
+      const reply = await s.command(line);
+      if (!reply.startsWith("2") && !reply.startsWith("3")) return reply;
+    }
+    const reply = await s.body(raw);
+    await s.command("QUIT").catch(() => "");
+    // The server closes after 221: wait for that, so the closing side (and its TIME_WAIT) is the server's, as with real clients.
+    await s.closed();
+    return reply;
+  } catch (err) {
+    return `421 ${(err as Error).message}`;
+  } finally {
+    s.close();
+  }
 }
 
 /** One SMTP session that reads whole replies (a final line has a space after the code). */
@@ -120,9 +171,30 @@ class Session {
     this.socket.write(`MAIL FROM:<${from}>\r\nRCPT TO:<${to}>\r\nDATA\r\n`);
     const [mail, rcpt, data] = [await this.reply(), await this.reply(), await this.reply()];
     if (!data.startsWith("354")) return [mail, rcpt, data].find((r) => !r.startsWith("2") && !r.startsWith("3")) ?? data;
+    return this.body(raw);
+  }
+
+  /** The dot-stuffed message and its final dot, after a 354. */
+  body(raw: Buffer): Promise<string> {
     const stuffed = raw.toString("latin1").replace(/^\./gm, "..");
     this.socket.write(Buffer.from(`${stuffed}.\r\n`, "latin1"));
     return this.reply();
+  }
+
+  /** Resolves when the server has closed the connection (at most 5 s). */
+  closed(): Promise<void> {
+    if (this.socket.destroyed || this.socket.readableEnded) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, 5000);
+      this.socket.once("close", () => {
+        clearTimeout(t);
+        resolve();
+      });
+      this.socket.once("end", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   close(): void {
