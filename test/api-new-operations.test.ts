@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { startTestService, type TestService } from "./helpers/service.ts";
+import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 
 let hk: TestService;
 let dns: TestDns;
@@ -149,7 +149,11 @@ describe("GET /v1/api-keys", () => {
     const created = await hk.api("POST", "/v1/api-keys", { name: "second" });
     const second = created.body;
     await fetch(`${hk.url}/v1/usage`, { headers: { authorization: `Bearer ${second.key}` } });
-    const r = await hk.api("GET", "/v1/api-keys");
+    // last_used_at is written beside the request, never in its way: wait for it.
+    const r = await eventually(async () => {
+      const got = await hk.api("GET", "/v1/api-keys");
+      return got.body.data?.find((k: any) => k.id === second.id)?.last_used_at ? got : undefined;
+    }, "the second key's last use recorded");
     assert.equal(r.status, 200);
     const text = JSON.stringify(r.body);
     assert.ok(!text.includes(second.key) && !text.includes(hk.key), "no secret");
