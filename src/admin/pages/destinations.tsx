@@ -24,7 +24,7 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
       <>
         <p class="hint">{t(lang, "destinationsHelp")}</p>
         <h2>{t(lang, "builtIn")}</h2>
-        <div class="scroll">
+        <div class="scroll" tabindex={0}>
           <table>
             <thead>
               <tr>
@@ -64,7 +64,7 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
         {states.length === 0 ? (
           <p>{t(lang, "noLiveState")}</p>
         ) : (
-          <div class="scroll">
+          <div class="scroll" tabindex={0}>
             <table>
               <thead>
                 <tr>

@@ -79,7 +79,7 @@ function DomainCard({ c, d, checks }: { c: ConsoleContext; d: DomainView; checks
       </h2>
       <p class="hint">{`${t(lang, "createdAt")}: ${showTime(lang, tz, d.created_at)}`}</p>
       <h3>{t(lang, "records")}</h3>
-      <div class="scroll">
+      <div class="scroll" tabindex={0}>
         <table>
           <thead>
             <tr>

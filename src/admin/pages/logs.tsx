@@ -143,7 +143,7 @@ function DeliveryTable({ c, events }: { c: ConsoleContext; events: ApiEvent[] })
   const lang = c.get("lang");
   const tz = c.get("session").timeZone;
   return (
-    <div class="scroll">
+    <div class="scroll" tabindex={0}>
       <table class="log">
         <thead>
           <tr>
@@ -205,7 +205,7 @@ function ReceptionTable({ c, events }: { c: ConsoleContext; events: ApiEvent[] }
   const lang = c.get("lang");
   const tz = c.get("session").timeZone;
   return (
-    <div class="scroll">
+    <div class="scroll" tabindex={0}>
       <table class="log">
         <thead>
           <tr>

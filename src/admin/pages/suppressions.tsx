@@ -78,7 +78,7 @@ async function listPage(c: ConsoleContext, notice?: Notice, typed?: { address: s
       {list.data.length === 0 ? (
         <p>{t(lang, "noSuppressions")}</p>
       ) : (
-        <div class="scroll">
+        <div class="scroll" tabindex={0}>
           <table>
             <thead>
               <tr>

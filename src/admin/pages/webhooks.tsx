@@ -170,7 +170,7 @@ function EndpointTable({ c, endpoints, tz }: { c: ConsoleContext; endpoints: End
     </form>
   );
   return (
-    <div class="scroll">
+    <div class="scroll" tabindex={0}>
       <table>
         <thead>
           <tr>
@@ -246,7 +246,7 @@ async function endpointPage(c: ConsoleContext, notice?: Notice, typed?: { since:
       {deliveries.data.length === 0 ? (
         <p>{t(lang, "noDeliveries")}</p>
       ) : (
-        <div class="scroll">
+        <div class="scroll" tabindex={0}>
           <table class="log">
             <thead>
               <tr>
