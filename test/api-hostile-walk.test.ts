@@ -325,7 +325,10 @@ async function send(c: Case): Promise<Answer> {
   try {
     return await sendOnce(c, agent);
   } catch (err) {
-    if (!(err as { reused?: boolean }).reused) throw err;
+    // Only a keep-alive socket the server had already closed is retried: nothing reached
+    // the server on it. A request that timed out may have been carried out (a POST that
+    // created something), so it is never sent twice.
+    if (!(err as { reused?: boolean }).reused || (err as { timedOut?: boolean }).timedOut) throw err;
     return await sendOnce(c, false);
   }
 }
@@ -337,7 +340,7 @@ function sendOnce(c: Case, via: http.Agent | false): Promise<Answer> {
     const body = c.body === undefined ? undefined : Buffer.isBuffer(c.body) ? c.body : Buffer.from(c.body, "utf8");
     const headers: Record<string, string | number> = { ...c.headers };
     if (body && !c.chunked) headers["content-length"] = body.length;
-    const req = http.request({ host: u.hostname, port: u.port, method: c.method, path: c.path, headers, agent: via, timeout: 30_000 }, (res) => {
+    const req = http.request({ host: u.hostname, port: u.port, method: c.method, path: c.path, headers, agent: via, timeout: 60_000 }, (res) => {
       answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (d: Buffer) => chunks.push(d));
@@ -345,7 +348,7 @@ function sendOnce(c: Case, via: http.Agent | false): Promise<Answer> {
     });
     // The server may answer a huge body and close before reading it all: the answer counts.
     req.on("error", (err) => (answered ? undefined : reject(Object.assign(err, { reused: req.reusedSocket }))));
-    req.on("timeout", () => req.destroy(new Error(`no answer in 30 s to ${c.what}`)));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer in 60 s to ${c.what}`), { timedOut: true })));
     if (body && c.chunked) for (let at = 0; at < body.length; at += 16 * 1024) req.write(body.subarray(at, at + 16 * 1024));
     req.end(body && !c.chunked ? body : undefined);
   });

@@ -78,6 +78,8 @@ describe("hikyaku", { concurrency: 2 }, () => {
       service = spawnHikyaku(["start"], env);
       url = (await service.waitFor(/API on (http:\/\/\S+?) /, 120_000))[1] as string;
       assert.equal(url, `http://127.0.0.1:${httpPort}`);
+      // The banner's last line may come in a later chunk than the API's.
+      await service.waitFor(/Embedded PostgreSQL on .*\n/, 10_000);
       assert.ok(existsSync(path.join(dir, "pg", "PG_VERSION")), "the cluster is in HIKYAKU_DATA_DIR");
       assert.match(
         service.out(),
