@@ -15,6 +15,7 @@ let dns: TestDns;
 let sink: Sink;
 let sink3: Sink;
 const greylisted: string[] = [];
+let halfSlowed = false;
 
 before(async () => {
   const port = await freePort("127.0.0.2");
@@ -23,6 +24,10 @@ before(async () => {
     port,
     starttls: false,
     onRcpt: (rcpt) => {
+      if (rcpt === "r2@half.test" && !halfSlowed) {
+        halfSlowed = true;
+        return { code: 421, message: "4.7.0 Too many messages, slow down" };
+      }
       if (!rcpt.endsWith("@grey.test")) return undefined;
       greylisted.push(rcpt);
       return { code: 451, message: "4.7.1 Greylisted, please come back later" };
@@ -35,6 +40,7 @@ before(async () => {
     ...mx("shaped.test", "mx.shaped.test", "127.0.0.2"),
     ...mx("one.test", "mx1.pair-mx.test", "127.0.0.2"),
     ...mx("two.test", "mx2.pair-mx.test", "127.0.0.3"),
+    ...mx("half.test", "mx.half.test", "127.0.0.2"),
   });
   world = await startWithPolicies(
     { HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(port) },
@@ -43,6 +49,7 @@ before(async () => {
       "shaped.test": { messages_per_minute: 4 },
       // One budget for two MX hosts on two addresses, one connection, kept idle for long.
       "pair.test": { max_connections: 1, idle_close_seconds: 300, mx_suffixes: [".pair-mx.test"] },
+      "half.test": { recipients_per_transaction: 1 },
     },
   );
   hk = world.hk;
@@ -104,4 +111,29 @@ test("a full budget whose only connection idles to another server of the group g
     evs.filter((e) => e.event !== "deferred").map((e) => `${e.recipient} ${e.event} ${e.attempt}`),
     ["a@one.test delivered 1", "b@two.test delivered 1"],
   );
+});
+
+test("a shaping query that fails after a transaction went out does not turn its delivered recipients into retries", async () => {
+  const db = hk.service.db;
+  // The database refuses the backoff call the 421 below asks for (a failed statement, as in a failover).
+  await db.sql`alter function destination_backoff rename to destination_backoff_away`;
+  try {
+    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: ["r1@half.test", "r2@half.test"], subject: "half", text: "x" });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    await eventually(async () => halfSlowed, "the second transaction told to slow down");
+    await eventually(async () => (await eventsOf(db, [r.body.id])).filter((e) => e.recipient === "r1@half.test").length > 0, "r1's first outcome recorded");
+  } finally {
+    await db.sql`alter function destination_backoff_away rename to destination_backoff`;
+  }
+  const r1 = await eventually(async () => {
+    const got = await db.sql<{ event: string; attempt: number }[]>`
+      select event, attempt from delivery_events where recipient = 'r1@half.test' order by id`;
+    return got.length > 0 ? got : undefined;
+  }, "r1's events");
+  assert.deepEqual(
+    r1.map((e) => `${e.event} ${e.attempt}`),
+    ["delivered 1"],
+  );
+  await eventually(async () => ofSubject(sink, "half").some((m) => m.envelope.to.includes("r2@half.test")), "r2 delivered on its retry", 30_000);
+  assert.equal(ofSubject(sink, "half").filter((m) => m.envelope.to.includes("r1@half.test")).length, 1, "r1 received once");
 });
