@@ -124,6 +124,12 @@ export const recipients = pgTable(
     lastEnhancedCode: text("last_enhanced_code"),
     lastResponse: text("last_response"),
     updatedAt: ts("updated_at").notNull(),
+    /**
+     * A waiting recipient is not attempted before this (its own retry, or the end of a
+     * park), even when the message comes back sooner for another of its recipients;
+     * null: whenever the message runs.
+     */
+    nextAttemptAt: ts("next_attempt_at"),
   },
   (t) => [index("recipients_message_idx").on(t.messageId)],
 );

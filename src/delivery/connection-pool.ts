@@ -154,6 +154,7 @@ export class ConnectionPool {
       }
       if (g.open >= b.maxConnections) {
         if (Date.now() >= deadline) throw new BusyError(b.key, b.maxConnections);
+        this.giveUpIdle(g);
         const handed = await this.wait(g, key, deadline - Date.now());
         if (handed) return this.use(g, handed);
         continue;
@@ -172,6 +173,7 @@ export class ConnectionPool {
         slotDeadline ??= Date.now() + SLOT_WAIT_MS;
         if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
         const g2 = this.group(b);
+        this.giveUpIdle(g2);
         const handed = g2.open > 0 ? await this.wait(g2, key, slotDeadline - Date.now()) : await sleep(250);
         if (handed) return this.use(this.group(b), handed);
         continue;
@@ -231,6 +233,19 @@ export class ConnectionPool {
     }
     const lease = [...g.inUse].find((l) => !l.retire);
     if (lease) lease.retire = true;
+  }
+
+  /**
+   * Quits one idle connection of the budget, to make room for a transaction that found
+   * every connection (or slot) taken: what is idle here goes to another server of the
+   * budget, or in another TLS mode (takeIdle took any of its own), and would otherwise
+   * hold the room until its idle_close_seconds.
+   */
+  private giveUpIdle(g: Group): void {
+    const entry = g.idle.shift();
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.discard(entry.lease, "quit");
   }
 
   /** Connections open now, per budget key (this process only). */

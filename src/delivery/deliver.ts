@@ -48,14 +48,36 @@ export async function deliverMessages(ctx: DeliveryContext, ids: string[], recla
   await Promise.all(claimed.map((m) => deliverOne(ctx, m)));
 }
 
+/**
+ * A recipient due this much later is taken now all the same: the processes' clocks may
+ * differ by a little, and the message would otherwise come straight back for it.
+ */
+const DUE_SLACK_MS = 1000;
+
+/**
+ * Takes the recipients that are due: a message runs when the first of them is, and
+ * one recipient's short park (F10) is not another's retry. Those not due yet wait for
+ * their time, with the message queued for the first of them, in the same statement.
+ */
 async function claim(db: Db, ids: string[], reclaim: boolean): Promise<Claimed[]> {
   const states: RecipientState[] = reclaim ? [...WAITING_STATES, "sending"] : WAITING_STATES;
   const at = now();
+  const due = new Date(at.getTime() + DUE_SLACK_MS);
   return db.sql<Claimed[]>`
     with c as (
       update recipients set state = 'sending', attempts = attempts + 1, updated_at = ${at}
       where message_id = any(${ids}::uuid[]) and state = any(${states}::text[])
+        and (next_attempt_at is null or next_attempt_at <= ${due} or state = 'sending')
       returning id, message_id, address, domain, attempts
+    ),
+    later as (
+      insert into delivery_queue (message_id, run_at, priority)
+      select r.message_id, min(r.next_attempt_at), min(m.priority)
+      from recipients r join messages m on m.id = r.message_id
+      where r.message_id = any(${ids}::uuid[]) and r.state = any(${WAITING_STATES}::text[]) and r.next_attempt_at > ${due}
+        and m.cancelled_at is null
+      group by r.message_id
+      on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)
     )
     select m.id, m.account_id as "accountId", m.envelope_from as "envelopeFrom", m.source_ip as "sourceIp",
       m.channel, m.priority, m.tags, m.retry_interval as "retryInterval", m.created_at as "createdAt",

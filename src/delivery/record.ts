@@ -125,7 +125,8 @@ async function recordMany(sql: Sql | Tx, calls: Call[]): Promise<Recorded[]> {
       update recipients r
       set state = case when not k.park then i.event when r.attempts <= 1 then 'queued' else 'deferred' end,
           attempts = r.attempts - k.park::int, last_code = i.code, last_enhanced_code = i.enhanced,
-          last_response = i.response, updated_at = k.at
+          last_response = i.response, updated_at = k.at,
+          next_attempt_at = case when k.park or i.event = 'deferred' then k.retry_at end
       from input i join calls k on k.c = i.c
       where r.id = i.id and r.message_id = k.message_id and r.state = any(k.from_states)
       returning r.id, r.message_id, r.address, r.attempts, r.state, i.c, k.park

@@ -4,6 +4,7 @@
 // connections. What the budget cannot take now is parked, not attempted: the caller
 // records it as a deferral that costs no attempt.
 import { nowMs } from "../clock.ts";
+import { log } from "../logger.ts";
 import type { ConnectionPool } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import type { ResolvedPolicy } from "./destination-policy.ts";
@@ -70,13 +71,18 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
       const o = got.get(r);
       if (o && o.service !== "destination_busy") outcomes.set(r, o);
     }
-    blocked = await shaper.afterAttempt(policy, [...got.values()]);
+    // Once a transaction went out its outcomes are what happened: a shaping query that
+    // fails now must not throw them away (the caller would retry delivered recipients).
+    blocked = await shaper.afterAttempt(policy, [...got.values()]).catch((err: unknown) => {
+      log.warn("destination shaping could not learn from an attempt", { key: policy.key, err: err as Error });
+      return { reason: "shaped" as const, until: new Date(nowMs() + BUSY_MS) };
+    });
   }
   const rest = chunks.slice(sentChunks).flat();
   if (rest.length === 0) return { outcomes, parks };
   // After a slow-down reply or a suspension, the rest queues behind the budget's other parked work.
-  const again = blocked ? await shaper.admit(policy, chunks.length - sentChunks, input.priority) : admission;
-  const park = again.park ?? (blocked ? { until: blocked.until, reason: blocked.reason } : { until: new Date(nowMs()), reason: "shaped" as const });
+  const again = blocked ? await shaper.admit(policy, chunks.length - sentChunks, input.priority).catch(() => undefined) : admission;
+  const park = again?.park ?? (blocked ? { until: blocked.until, reason: blocked.reason } : { until: new Date(nowMs()), reason: "shaped" as const });
   parks.push({ recipients: rest, ...park });
   return { outcomes, parks };
 }
