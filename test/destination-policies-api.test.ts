@@ -193,7 +193,7 @@ test("a PUT reaches the policy store the delivery path reads, and a DELETE takes
     await store.refresh();
     assert.equal(store.resolve("softbank.ne.jp", []).overridden, false);
   } finally {
-    store.stop();
+    await store.stop();
   }
 });
 

@@ -3,7 +3,7 @@
 // process re-reads the table when it changes (a one-row probe each second), so a PUT
 // is in force everywhere within about a second.
 import type { Db } from "../db/client.ts";
-import { log } from "../logger.ts";
+import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 import { type Overrides, type OverrideSettings, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
 
 export type { OverrideSettings };
@@ -11,7 +11,7 @@ export type { OverrideSettings };
 export class PolicyStore {
   private overrides: Overrides = new Map();
   private fingerprint = "";
-  private timer: NodeJS.Timeout | undefined;
+  private loop: PollLoop | undefined;
 
   private constructor(private readonly db: Db) {}
 
@@ -19,24 +19,19 @@ export class PolicyStore {
   static async start(db: Db, pollMs = 1000): Promise<PolicyStore> {
     const store = new PolicyStore(db);
     await store.refresh();
-    const tick = () => {
-      store.timer = setTimeout(() => {
-        store
-          .refresh()
-          .catch((err) => log.warn("could not re-read destination policies", { err: err as Error }))
-          .finally(() => {
-            if (store.timer) tick();
-          });
-      }, pollMs);
-      store.timer.unref();
-    };
-    tick();
+    store.loop = startPollLoop(
+      "destination policies",
+      async () => {
+        await store.refresh();
+        return false;
+      },
+      pollMs,
+    );
     return store;
   }
 
-  stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  async stop(): Promise<void> {
+    await this.loop?.stop();
   }
 
   /** The policy and budget key for mail to `domain` through `mxHosts`. */

@@ -10,6 +10,7 @@
 import { nowMs } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
+import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 import type { Budget, ConnectionPool } from "./connection-pool.ts";
 import type { ConnectionSlots } from "./connection-slots.ts";
 import type { ResolvedPolicy } from "./destination-policy.ts";
@@ -65,7 +66,7 @@ export class Shaper {
   private known = new Map<string, Known>();
   /** Transactions sent per budget per second, not yet written. */
   private counts = new Map<string, Map<number, number>>();
-  private timer: NodeJS.Timeout | undefined;
+  private loop: PollLoop | undefined;
   private ticks = 0;
 
   constructor(
@@ -79,23 +80,19 @@ export class Shaper {
   /** Reads the shared state once, then keeps it (and this process's counts and leases) in step each second. */
   async start(): Promise<this> {
     await this.refresh();
-    const tick = () => {
-      this.timer = setTimeout(() => {
-        this.tick()
-          .catch((err) => log.warn("destination shaping could not sync its state", { err: err as Error }))
-          .finally(() => {
-            if (this.timer) tick();
-          });
-      }, TICK_MS);
-      this.timer.unref();
-    };
-    tick();
+    this.loop = startPollLoop(
+      "destination shaping",
+      async () => {
+        await this.tick();
+        return false;
+      },
+      TICK_MS,
+    );
     return this;
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    await this.loop?.stop();
     await this.flush().catch(() => {});
   }
 

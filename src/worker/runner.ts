@@ -129,7 +129,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
       await runner.stop();
       await heartbeat.stop();
       pool.close();
-      policies.stop();
+      await policies.stop();
       await shaper.stop();
       await slots.releaseAll().catch((err) => log.warn("could not free this process's connection slots; they lapse on their own", { err: err as Error }));
     },
