@@ -1,9 +1,10 @@
 // The /admin console end to end in a real browser (Debian's Chromium, playwright-core),
 // part two: a domain's records (copy buttons, the per-record check against a loopback
-// DNS server), API keys, usage with its charts, the switch to Japanese, sign-out, the
-// operator view. Every page is screenshotted into test/artifacts/ and checked with axe-core.
+// DNS server), API keys, usage with its charts, the manual, the switch to Japanese,
+// sign-out, the operator view. Every page is screenshotted into test/artifacts/ and checked with axe-core.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { serviceCodes } from "../src/delivery/service-codes.ts";
 import { checkPage, seen, startBrowser, type TestBrowser } from "./helpers/browser.ts";
 import { eventually, type MxWorld, startWithMx } from "./helpers/service.ts";
 
@@ -21,7 +22,7 @@ after(async () => {
   await world?.stop();
 });
 
-test("domains, API keys, usage, the language switch, sign-out and the operator view", async () => {
+test("domains, API keys, usage, the manual, the language switch, sign-out and the operator view", async () => {
   const base = world.hk.url;
   const sent = await world.hk.api("POST", "/v1/messages", { from: "city@ok.test", to: "resident@ok.test", subject: "s", text: "t" });
   assert.equal(sent.status, 202);
@@ -50,10 +51,19 @@ test("domains, API keys, usage, the language switch, sign-out and the operator v
   assert.match(await seen(page.locator("section.domain tr", { hasText: "k=rsa" })), /missing/);
   await checkPage(page, "domains");
 
-  // API keys and usage.
+  // API keys.
   await page.getByRole("link", { name: "API keys" }).click();
   assert.match(await seen(page.locator("tbody")), /in use by this session/);
   await checkPage(page, "keys");
+
+  // The manual: every service code in its table, a link from it back into the console.
+  await page.getByRole("link", { name: "Manual" }).click();
+  assert.match(await seen(page.locator("h1")), /Manual/);
+  assert.match(await seen(page.locator("#code-mta_sts_failed")), /mta_sts_failed\s*421 4\.7\.5\s*temporary \(retried\)\s*the destination fails/);
+  assert.equal(await page.locator("table.manual-codes tbody tr").count(), Object.keys(serviceCodes).length);
+  await checkPage(page, "manual");
+
+  // Usage.
   await page.getByRole("link", { name: "Usage" }).click();
   assert.match(await seen(page.locator("dl.facts")), /Messages accepted\s*1\s/);
   assert.equal(await page.locator("svg.chart").count(), 2);
@@ -67,6 +77,9 @@ test("domains, API keys, usage, the language switch, sign-out and the operator v
   await page.getByRole("link", { name: "配信ログ" }).click();
   assert.match(await seen(page.locator("tr.ev-delivered").first()), /配信済み/);
   await checkPage(page, "logs-ja");
+  await page.getByRole("link", { name: "マニュアル" }).click();
+  assert.match(await seen(page.locator("#code-shaped")), /shaped\s*451 4\.4\.5\s*一時的/);
+  await checkPage(page, "manual-ja");
   await page.getByRole("button", { name: "サインアウト" }).click();
   await page.waitForURL(`${base}/admin/sign-in`);
   await page.goto(`${base}/admin/logs`);

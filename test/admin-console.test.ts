@@ -3,6 +3,7 @@
 // guessing limit, tenant isolation, privacy, and the language choice.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { serviceCodes } from "../src/delivery/service-codes.ts";
 import { setLogLevel } from "../src/logger.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Receiver, startReceiver, verifyStandardWebhook } from "./helpers/webhook-receiver.ts";
@@ -80,6 +81,7 @@ describe("sessions", () => {
       "/admin/webhooks",
       `/admin/webhooks/${crypto.randomUUID()}`,
       "/admin/suppressions",
+      "/admin/manual",
       "/admin/operator",
       "/admin/operator/destinations",
       `/admin/messages/${crypto.randomUUID()}`,
@@ -653,5 +655,83 @@ describe("operator: destination policies", () => {
     assert.match(r.text, /No destination has state yet|\*:/);
     assert.match((await op.get("/admin/operator")).text, /href="\/admin\/operator\/destinations"/);
     assert.equal((await (await signedIn()).get("/admin/operator/destinations")).status, 404);
+  });
+});
+
+describe("manual", () => {
+  /** The manual's table of service codes: name, then "code enhanced". */
+  const codeRows = (html: string) =>
+    [
+      ...html.matchAll(
+        /<tr id="code-([a-z_]+)"><th scope="row"><code>\1<\/code><\/th><td><code>(\d{3} \d\.\d{1,3}\.\d{1,3})<\/code><\/td><td>[^<]+<\/td><td>([^<]+)<\/td><\/tr>/g,
+      ),
+    ].map((m) => [m[1] ?? "", m[2] ?? "", m[3] ?? ""] as const);
+
+  test("in Japanese and English: every service code with its code and a sentence, the events, links into the console and to /docs, none outside", async () => {
+    const expected = Object.entries(serviceCodes).map(([name, c]) => [name, `${c.code} ${c.enhanced}`]);
+    const texts: Record<string, string[]> = {};
+    for (const lang of ["ja", "en"]) {
+      const b = await signedIn(hk.key, { "accept-language": lang });
+      const r = await b.get("/admin/manual");
+      assert.equal(r.status, 200);
+      assert.match(r.text, new RegExp(`<html lang="${lang}">`));
+      assert.match(r.text, lang === "ja" ? /<h1>マニュアル<\/h1>[\s\S]*届いたかどうかを確かめる/ : /<h1>Manual<\/h1>[\s\S]*Did the message arrive\?/);
+      const rows = codeRows(r.text);
+      assert.deepEqual(
+        rows.map(([name, code]) => [name, code]),
+        expected,
+        "every service code, in the table's order",
+      );
+      texts[lang] = rows.map(([, , meaning]) => meaning);
+      for (const [name, , meaning] of rows) assert.ok(meaning.trim().length > 10, `${lang}: ${name} has a sentence`);
+      for (const event of ["delivered", "deferred", "bounced", "expired", "cancelled", "suppressed", "reception.accepted", "reception.refused"])
+        assert.match(r.text, new RegExp(`<code>${event.replace(".", "\\.")}</code>`), `${lang}: ${event}`);
+      assert.match(r.text, /<code>include:_spf\.[^<]+<\/code>/);
+      for (const href of ["/docs", "/admin/logs", "/admin/reception", "/admin/smtp", "/admin/keys", "/admin/domains", "/admin/suppressions", "/admin/webhooks"])
+        assert.match(r.text, new RegExp(`href="${href}"`), `${lang}: a link to ${href}`);
+      assert.ok(![...r.text.matchAll(/href="([^"]+)"/g)].some(([, h]) => /^(https?:)?\/\//.test(h ?? "")), "no link leaves the service");
+      assert.match(r.text, /<a href="\/admin\/manual" aria-current="page">/);
+    }
+    const [ja = [], en = []] = [texts.ja, texts.en];
+    for (const [i, sentence] of ja.entries()) {
+      assert.match(sentence, /[ぁ-んァ-ン一-龯]/, `the Japanese sentence of ${expected[i]?.[0]}`);
+      assert.notEqual(sentence, en[i], `${expected[i]?.[0]} is not translated`);
+    }
+  });
+
+  test("the SMTP host, ports and SPF include are the running config's", async () => {
+    const { consoleApp } = await import("../src/admin/console.tsx");
+    const b = await signedIn(hk.key, { "accept-language": "en" });
+    const cookie = [...b.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    const config = {
+      ...hk.config,
+      HIKYAKU_HOSTNAME: "mail.city.example",
+      HIKYAKU_SPF_INCLUDE: "_spf.city.example",
+      HIKYAKU_SMTP_RELAY_PORT: 25,
+      HIKYAKU_SMTP_SUBMISSION_PORT: 587,
+      HIKYAKU_SMTPS_PORT: 465,
+    };
+    const r = await consoleApp().request(
+      "/admin/manual",
+      { headers: { cookie, "accept-language": "en" } },
+      { deps: { db: hk.service.db, config }, requestId: "t" },
+    );
+    const html = await r.text();
+    assert.equal(r.status, 200);
+    assert.match(html, /<dt>Server<\/dt><dd><code>mail\.city\.example<\/code><\/dd>/);
+    assert.match(html, /<dt>Relay port 25<\/dt><dd>No password/);
+    assert.match(html, /<dt>Submission port 587<\/dt><dd>STARTTLS/);
+    assert.match(html, /<dt>SMTPS port 465<\/dt><dd>TLS from the start/);
+    assert.match(html, /<code>include:_spf\.city\.example<\/code>/);
+  });
+
+  test("the operator reads it too, from the nav; the account pages are named, not linked", async () => {
+    const op = await signedIn(ADMIN, { "accept-language": "en" });
+    const r = await op.get("/admin/manual");
+    assert.equal(r.status, 200);
+    assert.match(r.text, /href="\/admin\/manual"/);
+    assert.equal(codeRows(r.text).length, Object.keys(serviceCodes).length);
+    assert.doesNotMatch(r.text, /href="\/admin\/logs"/);
+    assert.match(r.text, /href="\/docs"/);
   });
 });

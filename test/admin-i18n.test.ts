@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { test } from "node:test";
-import { chooseLang, errorText, serviceCodeMeaning, words } from "../src/admin/i18n.ts";
+import { chooseLang, errorText, eventMeaning, manualWords, serviceCodeMeaning, words } from "../src/admin/i18n.ts";
 import { localToRfc3339, rfc3339ToLocal } from "../src/admin/time.ts";
 import { serviceCodes } from "../src/delivery/service-codes.ts";
 
@@ -19,6 +19,18 @@ test("every word and every service code has a Japanese and an English text", () 
   }
   assert.deepEqual(Object.keys(serviceCodeMeaning).sort(), Object.keys(serviceCodes).sort());
   for (const [k, v] of Object.entries(serviceCodeMeaning)) assert.ok(/[ぁ-んァ-ン一-龯]/.test(v.ja) && /[a-z]/.test(v.en), k);
+});
+
+test("the manual: every sentence and every event's meaning in Japanese and in English", () => {
+  for (const [k, v] of Object.entries({ ...manualWords, ...eventMeaning })) {
+    assert.match(v.ja, /[ぁ-んァ-ン一-龯]/, `${k} has no Japanese`);
+    assert.match(v.en, /[a-z]{3}/, `${k} has no English`);
+    assert.notEqual(v.ja, v.en, k);
+  }
+  assert.deepEqual(Object.keys(eventMeaning), [
+    ...["delivered", "deferred", "bounced", "expired", "cancelled", "suppressed"],
+    ...["reception.accepted", "reception.refused"],
+  ]);
 });
 
 test("errors: a sentence in each language, and an unknown key falls back to the internal-error sentence, never to nothing", () => {

@@ -15,6 +15,7 @@ import { destinationPages } from "./pages/destinations.tsx";
 import { domainPages } from "./pages/domains.tsx";
 import { keyPages } from "./pages/keys.tsx";
 import { logPages } from "./pages/logs.tsx";
+import { manualPages } from "./pages/manual.tsx";
 import { messagePages } from "./pages/message.tsx";
 import { operatorPages } from "./pages/operator.tsx";
 import { cookieOptions, signInPages } from "./pages/sign-in.tsx";
@@ -92,7 +93,19 @@ export function consoleApp(): Hono<ConsoleEnv> {
   app.use("/admin/*", gate);
   signInPages(app);
   app.get("/admin", (c) => c.redirect(c.get("session").accountId ? "/admin/logs" : "/admin/operator", 303));
-  for (const pages of [logPages, messagePages, domainPages, smtpPages, keyPages, webhookPages, suppressionPages, usagePages, operatorPages, destinationPages])
+  for (const pages of [
+    logPages,
+    messagePages,
+    domainPages,
+    smtpPages,
+    keyPages,
+    webhookPages,
+    suppressionPages,
+    usagePages,
+    manualPages,
+    operatorPages,
+    destinationPages,
+  ])
     pages(app);
   app.all("/admin/*", notFound);
 
@@ -119,7 +132,7 @@ async function gate(c: ConsoleContext, next: () => Promise<void>) {
     }
   }
   const operatorPath = c.req.path.startsWith("/admin/operator");
-  const shared = c.req.path === "/admin" || c.req.path === "/admin/sign-out";
+  const shared = c.req.path === "/admin" || c.req.path === "/admin/sign-out" || c.req.path === "/admin/manual";
   if (!shared && operatorPath !== (session.accountId === null)) return notFound(c);
   return next();
 }

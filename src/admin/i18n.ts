@@ -1,6 +1,7 @@
 // The console's words in Japanese and English. The language is the user's choice (a
 // cookie), else the browser's preference; every sentence a user can cause is here twice.
 import type { ServiceCode } from "../delivery/service-codes.ts";
+import type { DELIVERY_EVENTS, RECEPTION_EVENTS } from "../logs/filter.ts";
 import type { AppError } from "../errors.ts";
 
 export type Lang = "ja" | "en";
@@ -218,6 +219,12 @@ export const words = {
   suspendedUntil: { ja: "停止の期限", en: "Suspended until" },
   connectionsInUse: { ja: "使用中の接続", en: "Connections in use" },
   noLiveState: { ja: "まだ状態のある宛先はありません。", en: "No destination has state yet." },
+  manual: { ja: "マニュアル", en: "Manual" },
+  contents: { ja: "目次", en: "Contents" },
+  meaning: { ja: "意味", en: "Meaning" },
+  codeClass: { ja: "区分", en: "Class" },
+  classTemporary: { ja: "一時的(再試行します)", en: "temporary (retried)" },
+  classFinal: { ja: "最終", en: "final" },
 } satisfies Record<string, Text>;
 
 export type Word = keyof typeof words;
@@ -268,6 +275,145 @@ export const serviceCodeMeaning: Record<ServiceCode, Text> = {
     en: "the recipient is on the account's suppression list; no attempt was made",
   },
 };
+
+/** What each log event means, for the manual; a new event fails to compile until it has its sentence. */
+export const eventMeaning: Record<(typeof DELIVERY_EVENTS)[number] | `reception.${(typeof RECEPTION_EVENTS)[number]}`, Text> = {
+  delivered: { ja: "相手のサーバーがメッセージを受け取りました。配信は完了です。", en: "The destination's server accepted the message. Done." },
+  deferred: {
+    ja: "一時的な理由で届けられませんでした。有効期限(指定がなければ 30 分)まで、間隔をおいて自動で再試行します。",
+    en: "A temporary failure. Hikyaku tries again at intervals until the message's lifetime (30 minutes unless set) runs out.",
+  },
+  bounced: {
+    ja: "相手のサーバーが受け取りを断りました(恒久的な失敗)。再試行はしません。アドレスを確かめてください。",
+    en: "The destination refused the message for good. No more attempts: check the address.",
+  },
+  expired: {
+    ja: "有効期限までに届けられませんでした。再試行はここで終わりです。",
+    en: "The lifetime ran out before the message could be delivered. No more attempts.",
+  },
+  cancelled: { ja: "配信の前に取り消されました(この画面または API から)。", en: "Cancelled before delivery (in this console or through the API)." },
+  suppressed: { ja: "宛先が配信停止リストにあるため、送信しませんでした。", en: "The recipient is on the suppression list, so nothing was sent." },
+  "reception.accepted": { ja: "飛脚がメッセージを受け取り、配信の順番待ちに入れました。", en: "Hikyaku took the message and queued it for delivery." },
+  "reception.refused": {
+    ja: "飛脚がメッセージを受け取りませんでした(登録されていない送信元 IP、認証の失敗、正しくないヘッダーなど)。「理由」を見てください。何も送信されていません。",
+    en: "Hikyaku refused the message (a source IP not registered, failed authentication, a bad header…); the Reason column says why. Nothing was sent.",
+  },
+};
+
+/** The manual's sentences (src/admin/pages/manual.tsx); values from the running config are shown beside them. */
+export const manualWords = {
+  intro: {
+    ja: "この画面の使い方と、ログの読み方です。API の詳しい仕様はこちら:",
+    en: "How to use this console and how to read its logs. The API's full reference:",
+  },
+  arrivedTitle: { ja: "届いたかどうかを確かめる", en: "Did the message arrive?" },
+  arrived: {
+    ja: "配信ログには、宛先ごとに、配信の試行とその結果が 1 行ずつ記録されます。",
+    en: "The delivery log has one row per attempt and result, for each recipient.",
+  },
+  step1: {
+    ja: "配信ログを開き、「宛先」にアドレス(ドメイン全体なら @example.jp)を入れて「絞り込み」を押します。",
+    en: "Open the delivery log, type the address in Recipient (or @example.jp for a whole domain) and press Filter.",
+  },
+  step2: {
+    ja: "イベントが「配信済み」(delivered)なら、相手のサーバーが受け取っています。その先(迷惑メールフォルダーなど)は相手側の扱いです。",
+    en: "If the event is delivered, the destination's server took the message. What happens after that (a spam folder, say) is up to the destination.",
+  },
+  step3: {
+    ja: "それ以外なら、「コード」と「相手サーバーの応答」が理由です。飛脚自身が判断したときは「飛脚のコード」が出ます(下の表)。",
+    en: "Otherwise the Code and the Destination's reply say why. When Hikyaku itself decided, the row shows Hikyaku's code (see the table below).",
+  },
+  step4: {
+    ja: "行が 1 つもなければ受付ログを開きます。飛脚が受け取ったか(受付)、断ったか(拒否)と、その理由がわかります。",
+    en: "If there is no row at all, open the reception log: it shows whether Hikyaku took the message (accepted) or refused it, and why.",
+  },
+  step5: {
+    ja: "メッセージ ID を押すと、宛先ごとの経過が見られます。まだ終わっていない宛先は、そこで取り消しや送信予定の変更ができます。",
+    en: "Click a message id to see its timeline, recipient by recipient. Recipients not yet final can be cancelled or rescheduled there.",
+  },
+  filters: {
+    ja: "ほかの絞り込み: 期間(アカウントのタイムゾーンの日時)、イベント、エンベロープ送信者、送信元 IP(SMTP で送ってきたサーバー)、タグ、メッセージ ID。",
+    en: "Other filters: the time range (in the account's time zone), the event, the envelope sender, the source IP (the server that sent over SMTP), a tag and the message id.",
+  },
+  eventsTitle: { ja: "イベントの意味", en: "What each event means" },
+  codesTitle: { ja: "飛脚のコード", en: "Hikyaku's codes" },
+  codesIntro: {
+    ja: "相手のサーバーが何も答えなかったとき(つながらない、DNS が引けない、期限切れなど)は、飛脚が自分のコードを記録します。4xx は一時的で再試行します。5xx は最終的な結果です。",
+    en: "When no destination server said anything (no connection, DNS trouble, the lifetime ran out…), Hikyaku logs a code of its own. 4xx is temporary and retried; 5xx is final.",
+  },
+  smtpTitle: { ja: "SMTP で送る", en: "Sending over SMTP" },
+  server: { ja: "サーバー", en: "Server" },
+  relayPort: { ja: "リレー用ポート", en: "Relay port" },
+  relay: {
+    ja: "パスワードは不要です。送信するサーバーの IP アドレスを SMTP の画面で登録します(最大 5 件)。登録した IP からのメールだけを受け付けます。",
+    en: "No password: register your sending server's IP address on the SMTP page (at most 5). Only mail from those addresses is accepted.",
+  },
+  submissionPort: { ja: "サブミッション用ポート", en: "Submission port" },
+  submission: {
+    ja: "STARTTLS のあと、SMTP の画面で作ったユーザー名とパスワードで認証します(AUTH PLAIN または LOGIN)。",
+    en: "STARTTLS, then authenticate with a username and password made on the SMTP page (AUTH PLAIN or LOGIN).",
+  },
+  smtpsPort: { ja: "SMTPS ポート", en: "SMTPS port" },
+  smtps: { ja: "最初から TLS で接続し、同じユーザー名とパスワードで認証します。", en: "TLS from the start, then the same username and password." },
+  tlsOnly: {
+    ja: "パスワードは TLS の上でしか受け付けません。条件に合わない接続は 554 5.7.1(relay denied)で断られ、受付ログに記録されます。",
+    en: "A password is accepted only over TLS. Any other sender is refused with 554 5.7.1 (relay denied), and the refusal is in the reception log.",
+  },
+  apiTitle: { ja: "API で送る", en: "Sending through the API" },
+  api: {
+    ja: "アプリからは POST /v1/messages に JSON を送ります。API キー(API キーの画面で作成)は Authorization: Bearer ヘッダーで渡します。項目と例は API リファレンスにあります。",
+    en: "Apps POST JSON to /v1/messages, with an API key (made on the API keys page) in an Authorization: Bearer header. Every field, with examples, is in the API reference.",
+  },
+  docsLink: { ja: "API リファレンス(/docs)", en: "API reference (/docs)" },
+  domainsTitle: { ja: "ドメインの設定(DNS)", en: "Domains (DNS)" },
+  domains: {
+    ja: "差出人(From)に使うドメインをドメインの画面で追加すると、公開する DNS レコードが出ます。コピーボタンで値を写して DNS に登録し、「DNS を確認」を押します。",
+    en: "Add the domain you send From on the Domains page: it lists the DNS records to publish. Copy each value into your DNS, then press Check DNS.",
+  },
+  dkim: {
+    ja: "〈セレクター〉._domainkey.〈ドメイン〉の TXT レコード。これが見つかると、そのドメインからのメールに署名します(必須)。",
+    en: "a TXT record at <selector>._domainkey.<domain>. Once it is found, mail From the domain is signed (required).",
+  },
+  spf: {
+    ja: "ドメインの SPF(TXT)レコードに次を加えます。SPF レコードはドメインに 1 つだけにします:",
+    en: "add this to the domain's SPF (TXT) record; keep a single SPF record per domain:",
+  },
+  dmarc: {
+    ja: "_dmarc.〈ドメイン〉の TXT レコード。まずは表示どおり p=none で始めます。",
+    en: "a TXT record at _dmarc.<domain>; start with the p=none shown.",
+  },
+  returnPath: {
+    ja: "エンベロープ送信者(return_path)を同じドメインのアドレスにします。バウンスはそこへ戻り、受信側はそのドメインで SPF を確かめます。",
+    en: "use an envelope sender (return_path) at the same domain. Bounces come back there, and receivers check SPF for that domain.",
+  },
+  csvTitle: { ja: "失敗の CSV でリストを整理する", en: "Cleaning a list with the failures CSV" },
+  csv1: { ja: "配信ログで、送った期間(とタグ)を絞り込みます。", en: "On the delivery log, filter by the time of the mailing (and its tag)." },
+  csv2: {
+    ja: "「失敗を CSV でダウンロード」を押します。今の条件の bounced と expired のイベントが 1 行ずつ入っています。",
+    en: "Press Download failures as CSV: one row per bounced or expired event of the filter.",
+  },
+  csv3: {
+    ja: "bounced の宛先はリストから外すか、アドレスを確かめます。送り続けると、受信側からの評価が下がります。",
+    en: "Remove the bounced addresses from your list, or check them: sending to them again hurts your standing with receivers.",
+  },
+  csv4: {
+    ja: "expired の宛先は一時的な問題だったかもしれません。コードを見て、あとで送り直すかを決めます。",
+    en: "An expired recipient may have had a passing problem: read its code, then decide whether to send again later.",
+  },
+  otherTitle: { ja: "配信停止リストと Webhook", en: "Suppressions and webhooks" },
+  suppressions: {
+    ja: "リストにある宛先には送信せず、suppressed と記録します。手で追加・削除でき、運用者が有効にしていればハードバウンスした宛先が自動で入ります。",
+    en: "Addresses on the list are not sent to and are logged as suppressed. Add or remove them by hand; if the operator turned it on, hard bounces are added automatically.",
+  },
+  webhooks: {
+    ja: "配信ログのイベントを、起きたときにあなたのシステムの URL へ署名付きで POST します。",
+    en: "The log's events are POSTed, signed, to your system's URL as they happen.",
+  },
+} satisfies Record<string, Text>;
+
+export type ManualWord = keyof typeof manualWords;
+
+export const mt = (lang: Lang, w: ManualWord): string => manualWords[w][lang];
 
 /** Events and states, in the user's language (the API's own word is shown beside it). */
 export const stateWords: Record<string, Text> = {

@@ -14,10 +14,12 @@ const ACCOUNT_NAV: [string, Word][] = [
   ["/admin/webhooks", "webhooks"],
   ["/admin/suppressions", "suppressions"],
   ["/admin/usage", "usage"],
+  ["/admin/manual", "manual"],
 ];
 const OPERATOR_NAV: [string, Word][] = [
   ["/admin/operator", "accounts"],
   ["/admin/operator/destinations", "destinations"],
+  ["/admin/manual", "manual"],
 ];
 
 export function page(c: ConsoleContext, opts: { title: string; notice?: Notice | undefined; status?: number }, content: Child) {
