@@ -143,10 +143,12 @@ test("a destination that refuses every connection is suspended for a growing whi
   );
   const live = (await readLiveStates(db)).find((s) => s.key === "*:down.test");
   assert.ok(live?.suspended_until, "the suspension is in the live state");
-  // Six first attempts (they start together, before the first failures are counted),
-  // then one probe at the end of each suspension: retrying each second would be dozens.
+  // Six first attempts, at most one retry each before the third failure in a row
+  // suspends (on a loaded machine the posts and the first failures interleave), then one
+  // probe at the end of each suspension. Retrying each second, as the retry interval
+  // allows, would be more than forty over the two suspensions.
   const connections = refused - before;
-  assert.ok(connections <= 6 + 3, `${connections} connection attempts`);
+  assert.ok(connections <= 6 + 6, `${connections} connection attempts`);
 
   const evs = await eventsOf(db, ids);
   const parked = evs.filter((e) => e.serviceCode === "destination_suspended");
