@@ -26,7 +26,7 @@ before(async () => {
   slow = await startSink({ host: "127.0.0.2", port, starttls: false, holdData: held });
   fast = await startSink({ host: "127.0.0.3", port, starttls: false });
   const mx = (name: string, ip: string) => ({ [name]: { MX: [{ exchange: `mx.${name}`, priority: 10 }] }, [`mx.${name}`]: { A: [ip] } });
-  dns = await startDns({ ...mx("slow.test", "127.0.0.2"), ...mx("fast.test", "127.0.0.3") });
+  dns = await startDns({ ...mx("slow.test", "127.0.0.2"), ...mx("fast.test", "127.0.0.3"), ...mx("lease.test", "127.0.0.3") });
   world = await startWithPolicies(
     {
       HIKYAKU_DNS_SERVERS: dns.address,
@@ -36,7 +36,7 @@ before(async () => {
       HIKYAKU_WORKER_CONCURRENCY: "2",
       HIKYAKU_JOB_BATCH: "1",
     },
-    { "slow.test": { max_connections: 1 } },
+    { "slow.test": { max_connections: 1 }, "lease.test": { max_connections: 2 } },
   );
   hk = world.hk;
 });
@@ -75,7 +75,10 @@ test("a budget with every connection in use parks its messages instead of keepin
   release();
   await eventually(async () => slow.messages.length === 6, "every slow message delivered once the destination answers", 120_000);
   assert.equal(slow.peakConnections, 1);
-  const evs = await eventsOf(db, slowIds);
+  const evs = await eventually(async () => {
+    const got = await eventsOf(db, slowIds);
+    return got.filter((e) => e.event === "delivered").length === 6 ? got : undefined;
+  }, "every delivery recorded");
   // Parking is not an attempt: each message was delivered on its first.
   assert.deepEqual(
     evs
@@ -99,4 +102,49 @@ test("a budget with every connection in use parks its messages instead of keepin
   );
   const busy = evs.filter((e) => e.serviceCode === "destination_busy");
   assert.ok(busy.length <= 5 * 4, `parked messages did not churn: ${busy.length} destination_busy events`);
+});
+
+test("a connection slot that cannot be leased (a database error) parks the message: no attempt, no step towards suspension", async () => {
+  const db = hk.service.db;
+  // The slot table is away, as in a failover: every lease query fails.
+  await db.sql`alter table destination_connections rename to destination_connections_away`;
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `l${i}@lease.test`, subject: `lease ${i}`, text: "x" });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      ids.push(r.body.id);
+    }
+    await eventually(
+      async () => new Set((await eventsOf(db, ids)).filter((e) => e.event === "deferred").map((e) => e.messageId)).size === 3,
+      "each message put back once",
+      30_000,
+    );
+  } finally {
+    await db.sql`alter table destination_connections_away rename to destination_connections`;
+  }
+  await eventually(
+    async () => fast.messages.filter((m) => m.envelope.to[0]?.endsWith("@lease.test")).length === 3,
+    "delivered once the slots are back",
+    60_000,
+  );
+  const evs = await eventually(async () => {
+    const got = await eventsOf(db, ids);
+    return got.filter((e) => e.event === "delivered").length === 3 ? got : undefined;
+  }, "every delivery recorded");
+  const deferred = evs.filter((e) => e.event === "deferred");
+  assert.ok(
+    deferred.every((e) => e.serviceCode !== "connection_failed" && e.attempt === 0),
+    `Hikyaku's own failure, not the destination's, and not an attempt: ${JSON.stringify(deferred)}`,
+  );
+  assert.deepEqual(
+    evs
+      .filter((e) => e.event !== "deferred")
+      .map((e) => `${e.event} ${e.attempt}`)
+      .sort(),
+    ["delivered 1", "delivered 1", "delivered 1"],
+  );
+  const [state] = await db.sql<{ connectFailures: number; suspensions: number }[]>`
+    select connect_failures as "connectFailures", suspensions from destination_state where key like '%lease.test'`;
+  assert.deepEqual({ connectFailures: state?.connectFailures ?? 0, suspensions: state?.suspensions ?? 0 }, { connectFailures: 0, suspensions: 0 });
 });

@@ -92,8 +92,19 @@ export class ConnectError extends Error {
 
 /** Every connection slot of the budget is held (by this process or others): the transaction waits for a later run. */
 export class BusyError extends ConnectError {
-  constructor(key: string, max: number) {
-    super(`all ${max} connection(s) of ${key} are in use`, "EBUSY", undefined);
+  constructor(key: string, max: number, message = `all ${max} connection(s) of ${key} are in use`, cause?: unknown) {
+    super(message, "EBUSY", undefined, { cause });
+  }
+}
+
+/**
+ * The budget's connection slots could not be counted (a database error): Hikyaku's own
+ * trouble, not the destination's. Treated as busy: the transaction parks, spending no
+ * attempt and counting nothing towards the destination's suspension.
+ */
+export class SlotLeaseError extends BusyError {
+  constructor(key: string, max: number, cause: unknown) {
+    super(key, max, `could not lease a connection slot for ${key}: ${(cause as Error)?.message ?? String(cause)}`, cause);
   }
 }
 
@@ -183,7 +194,7 @@ export class ConnectionPool {
         slot = this.opts.slots && budget ? await this.opts.slots.acquire(b.key, b.maxConnections) : 0;
       } catch (err) {
         this.freed(g, undefined);
-        throw new ConnectError(`could not lease a connection slot for ${b.key}`, "ECONNECTION", undefined, { cause: err });
+        throw new SlotLeaseError(b.key, b.maxConnections, err);
       }
       if (slot === undefined) {
         // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
