@@ -5,7 +5,7 @@
 // certificate, and a cached policy outlives its TXT record; testing delivers and logs.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { advanceClock, resetClock } from "../src/clock.ts";
+import { advanceClock, nowMs, resetClock } from "../src/clock.ts";
 import { createResolver } from "../src/delivery/dns.ts";
 import { MtaSts } from "../src/delivery/mta-sts.ts";
 import { fetchStsPolicy } from "../src/delivery/mta-sts-fetch.ts";
@@ -283,6 +283,42 @@ describe("the cache across processes and time", () => {
       );
       assert.equal(again.policy?.mode, "enforce");
       assert.equal(fetches("enforce.test"), before + 1, "expired: fetched again");
+    } finally {
+      resetClock();
+    }
+  });
+
+  test("a cached policy is refreshed in the background before it expires (RFC 8461 §10.2), and kept when that fetch fails", async () => {
+    const resolver = createResolver([dns.address]);
+    const sts = new MtaSts({ db: hk.service.db, resolver, allowPrivate: true, ca: [ca.cert], port: web.port, timeoutMs: 5000 });
+    await sts.policyFor("enforce.test");
+    const before = fetches("enforce.test");
+    const expiry = async () =>
+      (await hk.service.db.sql<{ e: Date }[]>`select expires_at as e from mta_sts_policies where domain = 'enforce.test'`)[0]?.e.getTime() ?? 0;
+    const first = await expiry();
+    try {
+      // A tenth of its max_age left: still in force, answered from the cache at once…
+      advanceClock(first - 8_640_000 - nowMs());
+      const inForce = await sts.policyFor("enforce.test");
+      assert.equal(inForce.policy?.mode, "enforce");
+      // …and fetched again meanwhile, pushing the expiry out by a whole max_age.
+      await eventually(async () => (await expiry()) > first, "the cached policy refreshed before its expiry");
+      assert.equal(fetches("enforce.test"), before + 1);
+      // The refresh fails next time: the cached policy stays in force.
+      const saved = web.answers.get("mta-sts.enforce.test");
+      web.answers.set("mta-sts.enforce.test", { status: 500, body: "down" });
+      try {
+        advanceClock((await expiry()) - 8_640_000 - nowMs());
+        const kept = await new MtaSts({ db: hk.service.db, resolver, allowPrivate: true, ca: [ca.cert], port: web.port, timeoutMs: 5000 }).policyFor(
+          "enforce.test",
+        );
+        assert.equal(kept.policy?.mode, "enforce");
+        await eventually(async () => fetches("enforce.test") === before + 2, "the second refresh tried");
+        const still = await sts.policyFor("enforce.test");
+        assert.equal(still.policy?.mode, "enforce", "a failed refresh keeps the cached policy");
+      } finally {
+        if (saved) web.answers.set("mta-sts.enforce.test", saved);
+      }
     } finally {
       resetClock();
     }

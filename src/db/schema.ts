@@ -600,6 +600,12 @@ export const destinationState = pgTable("destination_state", {
   tailBulk: ts("tail_bulk"),
   /** Slots reserved by parked high-priority messages (tat already counts them): a high-priority message takes one and goes at once. */
   highCredits: integer("high_credits").notNull().default(0),
+  /**
+   * The times of those reserved slots, earliest first (high_credits is their count): a
+   * credit lapses once its slot is well past, so a parked high-priority message that was
+   * cancelled or expired leaves no credit for a later one to go past the rate with.
+   */
+  highCreditSlots: timestamp("high_credit_slots", { withTimezone: true, mode: "date" }).array().notNull().default(sql`'{}'::timestamptz[]`),
   updatedAt: ts("updated_at").notNull(),
 });
 

@@ -41,6 +41,8 @@ export interface Lease {
   certificateError: string | null;
   reused: boolean;
   broken: boolean;
+  /** When its current transaction took it (Date.now()). */
+  usedAt: number;
   /** Settles when the connection has closed. */
   ended: Promise<void>;
 }
@@ -90,8 +92,19 @@ export class ConnectError extends Error {
 
 /** Every connection slot of the budget is held (by this process or others): the transaction waits for a later run. */
 export class BusyError extends ConnectError {
-  constructor(key: string, max: number) {
-    super(`all ${max} connection(s) of ${key} are in use`, "EBUSY", undefined);
+  constructor(key: string, max: number, message = `all ${max} connection(s) of ${key} are in use`, cause?: unknown) {
+    super(message, "EBUSY", undefined, { cause });
+  }
+}
+
+/**
+ * The budget's connection slots could not be counted (a database error): Hikyaku's own
+ * trouble, not the destination's. Treated as busy: the transaction parks, spending no
+ * attempt and counting nothing towards the destination's suspension.
+ */
+export class SlotLeaseError extends BusyError {
+  constructor(key: string, max: number, cause: unknown) {
+    super(key, max, `could not lease a connection slot for ${key}: ${(cause as Error)?.message ?? String(cause)}`, cause);
   }
 }
 
@@ -106,10 +119,26 @@ interface Group {
   idle: { lease: Lease; timer: NodeJS.Timeout }[];
   /** Transactions waiting for a connection: handed one as soon as another transaction ends. */
   waiters: Waiter[];
+  /** How long a transaction holds a connection, on average (ms; a moving average), once one has ended. */
+  holdMs: number | undefined;
+  /** Until when the transactions parked busy so far are spread (Date.now() ms): the next one is told to come back after. */
+  busyHorizon: number;
 }
 
 /** How long a transaction looks for a slot that other processes hold before it gives up (and parks). */
 const SLOT_WAIT_MS = 1000;
+/**
+ * How long a transaction waits for one of this process's connections to come free
+ * before it gives up (and parks as destination_busy). Short, like SLOT_WAIT_MS: the wait
+ * holds the job's worker slot and its whole batch, so a slow destination would
+ * otherwise delay every other domain's mail for up to the SMTP timeout.
+ */
+const BUSY_WAIT_MS = 3000;
+/** A busy budget's parked transactions come back at least this far apart, and at most this far ahead. */
+const BUSY_MIN_MS = 1000;
+const BUSY_MAX_MS = 60_000;
+/** …and one transaction's time is counted as this at most (a hung one would otherwise push the queue out). */
+const BUSY_STEP_MAX_MS = 15_000;
 /** A connection that does not close within this after QUIT is counted as closed anyway. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -142,7 +171,7 @@ export class ConnectionPool {
       messagesPerConnection: Number.POSITIVE_INFINITY,
       idleMs: this.opts.idleMs ?? 15_000,
     };
-    const deadline = Date.now() + this.opts.timeoutMs;
+    const deadline = Date.now() + Math.min(this.opts.timeoutMs, BUSY_WAIT_MS);
     let slotDeadline: number | undefined;
     for (;;) {
       if (this.closed) throw new ConnectError("the connection pool is closed", "ECONNECTION", undefined);
@@ -165,7 +194,7 @@ export class ConnectionPool {
         slot = this.opts.slots && budget ? await this.opts.slots.acquire(b.key, b.maxConnections) : 0;
       } catch (err) {
         this.freed(g, undefined);
-        throw new ConnectError(`could not lease a connection slot for ${b.key}`, "ECONNECTION", undefined, { cause: err });
+        throw new SlotLeaseError(b.key, b.maxConnections, err);
       }
       if (slot === undefined) {
         // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
@@ -200,6 +229,10 @@ export class ConnectionPool {
     const g = this.groups.get(lease.budget);
     g?.inUse.delete(lease);
     lease.transactions++;
+    if (g) {
+      const took = Date.now() - lease.usedAt;
+      g.holdMs = g.holdMs === undefined ? took : g.holdMs * 0.8 + took * 0.2;
+    }
     if (lease.broken || this.closed || !g) {
       this.discard(lease, "close");
       return;
@@ -270,7 +303,7 @@ export class ConnectionPool {
   private group(budget: Budget): Group {
     let g = this.groups.get(budget.key);
     if (!g) {
-      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [] };
+      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0 };
       this.groups.set(budget.key, g);
     }
     g.budget = budget; // the policy may have changed since
@@ -279,7 +312,28 @@ export class ConnectionPool {
 
   private use(g: Group, lease: Lease): Lease {
     g.inUse.add(lease);
+    lease.usedAt = Date.now();
     return lease;
+  }
+
+  /**
+   * In how many ms a transaction that found the budget busy should look again: about when one of
+   * its connections is likely free, each parked one a transaction's time after the one
+   * parked before it (a queue spread over the budget's connections), so that they neither
+   * come back all at once nor every second while a slow destination holds the connections.
+   * A transaction's time is the average so far, or how long the oldest one in progress has
+   * taken already when that is longer.
+   */
+  busyDelayMs(budgetKey: string): number {
+    const now = Date.now();
+    const g = this.groups.get(budgetKey);
+    if (!g) return BUSY_MIN_MS + Math.random() * BUSY_MIN_MS;
+    let oldest = 0;
+    for (const l of g.inUse) oldest = Math.max(oldest, now - l.usedAt);
+    const hold = Math.min(Math.max(g.holdMs ?? 0, oldest, BUSY_MIN_MS), BUSY_STEP_MAX_MS);
+    const step = hold / Math.max(1, g.budget.maxConnections);
+    g.busyHorizon = Math.min(Math.max(g.busyHorizon, now) + step, now + BUSY_MAX_MS);
+    return g.busyHorizon - now + Math.random() * step;
   }
 
   private wait(g: Group, key: string, ms: number): Promise<Lease | undefined> {
@@ -436,6 +490,7 @@ export class ConnectionPool {
       certificateError: null,
       reused: false,
       broken: false,
+      usedAt: 0,
     };
     return new Promise<Lease>((resolve, reject) => {
       let settled = false;

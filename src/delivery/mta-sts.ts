@@ -31,6 +31,22 @@ export interface PolicyInForce {
   note?: string;
 }
 
+/** A cached policy with less than this share of its max_age left is refetched in the background (RFC 8461 §10.2). */
+const REFRESH_SHARE = 0.25;
+/** Domains one process remembers (memo, failures): the least recently used go first. */
+const MAX_REMEMBERED = 10_000;
+
+/** Map in least-recently-used order, at most `max` entries. */
+function remember<K, V>(m: Map<K, V>, key: K, value: V, max = MAX_REMEMBERED): void {
+  m.delete(key);
+  m.set(key, value);
+  while (m.size > max) {
+    const oldest = m.keys().next();
+    if (oldest.done) break;
+    m.delete(oldest.value);
+  }
+}
+
 export class MtaSts {
   private readonly memo = new Map<string, { row: Cached | null; readAt: number }>();
   private readonly failures = new Map<string, { id: string; until: number; error: string }>();
@@ -56,13 +72,32 @@ export class MtaSts {
     if (id !== undefined && cached?.id !== id) cached = await this.cached(d, true);
     const valid = cached && cached.expiresAt > nowMs() ? cached : undefined;
     // No record (or no answer), or the same id: a valid cached policy stays in force.
-    if (valid && (id === undefined || id === valid.id)) return inForce(valid.policy);
+    if (valid && (id === undefined || id === valid.id)) {
+      // §10.2: refresh before it expires, so that the policy never lapses while the domain still sends it.
+      if (id !== undefined && valid.expiresAt - nowMs() < valid.policy.maxAge * 1000 * REFRESH_SHARE) this.refreshSoon(d, id, valid);
+      return inForce(valid.policy);
+    }
     if (id === undefined) return { policy: null };
     const failed = this.failures.get(d);
     if (failed?.id === id && failed.until > nowMs()) return valid ? inForce(valid.policy) : { policy: null, note: failed.error };
+    return this.fetchAndStore(d, id, valid);
+  }
+
+  /** A background refresh of a policy near its expiry, one per domain at a time; failing, the cached one stays. */
+  private readonly refreshing = new Set<string>();
+  private refreshSoon(d: string, id: string, valid: Cached): void {
+    const failed = this.failures.get(d);
+    if (this.refreshing.has(d) || (failed?.id === id && failed.until > nowMs())) return;
+    this.refreshing.add(d);
+    void this.fetchAndStore(d, id, valid)
+      .catch((err: unknown) => log.warn("MTA-STS policy refresh failed", { domain: d, err: err as Error }))
+      .finally(() => this.refreshing.delete(d));
+  }
+
+  private async fetchAndStore(d: string, id: string, valid: Cached | undefined): Promise<PolicyInForce> {
     const fetched = await fetchStsPolicy(d, this.opts);
     if (!fetched.ok) {
-      this.failures.set(d, { id, until: nowMs() + (this.opts.failureBackoffMs ?? 60_000), error: fetched.error });
+      remember(this.failures, d, { id, until: nowMs() + (this.opts.failureBackoffMs ?? 60_000), error: fetched.error });
       log.warn("MTA-STS policy fetch failed", { domain: d, error: fetched.error, cached: valid ? valid.id : null });
       // §5.1: a failed refresh keeps the unexpired cached policy; without one, deliver as before.
       return valid ? inForce(valid.policy) : { policy: null, note: `MTA-STS policy fetch failed: ${fetched.error}` };
@@ -88,7 +123,7 @@ export class MtaSts {
     const [r] = await this.opts.db.sql<{ policy_id: string; mode: StsMode; mx: string[]; max_age: number; expires_at: Date }[]>`
       select policy_id, mode, mx, max_age, expires_at from mta_sts_policies where domain = ${domain}`;
     const row = r ? { id: r.policy_id, policy: { mode: r.mode, mx: r.mx, maxAge: r.max_age }, expiresAt: r.expires_at.getTime() } : null;
-    this.memo.set(domain, { row, readAt: nowMs() });
+    remember(this.memo, domain, { row, readAt: nowMs() });
     return row;
   }
 
@@ -100,7 +135,7 @@ export class MtaSts {
       values (${domain}, ${id}, ${policy.mode}, ${policy.mx}::text[], ${policy.maxAge}, ${fetchedAt}, ${expiresAt})
       on conflict (domain) do update set policy_id = excluded.policy_id, mode = excluded.mode, mx = excluded.mx,
         max_age = excluded.max_age, fetched_at = excluded.fetched_at, expires_at = excluded.expires_at`;
-    this.memo.set(domain, { row: { id, policy, expiresAt: expiresAt.getTime() }, readAt: nowMs() });
+    remember(this.memo, domain, { row: { id, policy, expiresAt: expiresAt.getTime() }, readAt: nowMs() });
   }
 }
 

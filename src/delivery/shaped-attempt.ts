@@ -38,7 +38,7 @@ export interface ShapedResult {
   policy?: string;
 }
 
-/** Parked because no connection slot was free: looked at again in 1–2 s, spread so that they do not all come back at once. */
+/** After a shaping query failed: looked at again in a second. */
 const BUSY_MS = 1000;
 
 export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy: ResolvedPolicy, input: ShapedInput): Promise<ShapedResult> {
@@ -65,7 +65,8 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
     });
     sentChunks++;
     const busy = chunk.filter((r) => got.get(r)?.service === "destination_busy");
-    if (busy.length > 0) parks.push({ recipients: busy, reason: "destination_busy", until: new Date(nowMs() + BUSY_MS + Math.random() * BUSY_MS) });
+    // Parked because no connection was free: back when one likely is (ConnectionPool.busyDelayMs).
+    if (busy.length > 0) parks.push({ recipients: busy, reason: "destination_busy", until: new Date(nowMs() + pool.busyDelayMs(shaper.budget(policy).key)) });
     if (busy.length < chunk.length) shaper.sent(policy.key);
     for (const r of chunk) {
       const o = got.get(r);

@@ -2,9 +2,10 @@
 // destination's servers in order, send one transaction (per recipient chunk), and
 // report each recipient's outcome as a value.
 import type SMTPConnection from "nodemailer/lib/smtp-connection";
-import { BusyError, type Budget, ConnectError, type ConnectionPool, type ConnectionTls, type Lease } from "./connection-pool.ts";
+import { BusyError, SlotLeaseError, type Budget, ConnectError, type ConnectionPool, type ConnectionTls, type Lease } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import { enhancedOf, kindOfCode, type Outcome } from "./outcome.ts";
+import { log } from "../logger.ts";
 import { type ServiceCode, serviceReply } from "./service-codes.ts";
 
 export interface AttemptInput {
@@ -146,6 +147,7 @@ function withSession(outcomes: Map<string, Outcome>, lease: Lease, input: Attemp
 }
 
 function connectFailure(err: unknown, target: Target, mode: ConnectionTls): Outcome {
+  if (err instanceof SlotLeaseError) log.warn("could not lease a connection slot; the transaction waits", { err });
   if (err instanceof BusyError) return service("destination_busy", target.host, target.ip, null, err.message);
   const e = err instanceof ConnectError ? err : undefined;
   const where = `${target.host} [${target.ip}]:${target.port}`;

@@ -1,0 +1,1 @@
+ALTER TABLE "destination_state" ADD COLUMN "high_credit_slots" timestamp with time zone[] DEFAULT '{}'::timestamptz[] NOT NULL;
