@@ -3,6 +3,7 @@
 // `opportunistic` falls back to plain text only when the handshake fails and says so in
 // the log, and a pooled connection never serves a stricter policy than it was opened for.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ConnectionPool } from "../src/delivery/connection-pool.ts";
 import { setOverride } from "../src/delivery/policy-store.ts";
@@ -19,12 +20,16 @@ let plain: Sink;
 let starttls: Sink;
 /** Offers STARTTLS, but only TLS 1.1, which Hikyaku (TLS 1.2 at least) cannot complete. */
 let broken: Sink;
+/** Offers STARTTLS in its EHLO, then answers the command with 454 (a raw server: smtp-server never offers what it refuses). */
+let refusing: net.Server;
+const refusingGot: string[] = [];
 
 before(async () => {
   const port = await freePort("127.0.0.2");
   plain = await startSink({ host: "127.0.0.2", port, starttls: false });
   starttls = await startSink({ host: "127.0.0.3", port });
   broken = await startSink({ host: "127.0.0.4", port, tls: { minVersion: "TLSv1", maxVersion: "TLSv1.1" } });
+  refusing = await startRefusingStartTls("127.0.0.5", port);
   const records: Record<string, object> = {};
   for (const [domain, ip] of [
     ["plain-required.test", "127.0.0.2"],
@@ -32,6 +37,7 @@ before(async () => {
     ["broken-required.test", "127.0.0.4"],
     ["broken-opportunistic.test", "127.0.0.4"],
     ["tls-opportunistic.test", "127.0.0.3"],
+    ["refused-opportunistic.test", "127.0.0.5"],
   ] as const) {
     records[domain] = { MX: [{ exchange: `mx.${domain}`, priority: 10 }] };
     records[`mx.${domain}`] = { A: [ip] };
@@ -50,6 +56,7 @@ before(async () => {
 after(async () => {
   await hk?.stop();
   for (const s of [plain, starttls, broken]) await s?.close();
+  await new Promise((r) => refusing?.close(r));
   await dns?.close();
 });
 
@@ -105,7 +112,57 @@ describe("tls: required", () => {
   });
 });
 
+/** Just enough SMTP for one message: EHLO offers STARTTLS, STARTTLS gets 454, the rest is accepted in plain text. */
+function startRefusingStartTls(host: string, port: number): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    let inData = false;
+    let data = "";
+    let buffered = "";
+    socket.write("220 refusing.test ESMTP\r\n");
+    socket.on("data", (chunk) => {
+      buffered += chunk.toString("latin1");
+      for (let nl = buffered.indexOf("\r\n"); nl >= 0; nl = buffered.indexOf("\r\n")) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (inData) {
+          if (line === ".") {
+            inData = false;
+            refusingGot.push(data);
+            socket.write("250 2.0.0 queued\r\n");
+          } else data += `${line}\r\n`;
+          continue;
+        }
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === "EHLO") socket.write("250-refusing.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+        else if (line.toUpperCase() === "STARTTLS") socket.write("454 4.7.0 TLS not available due to temporary reason\r\n");
+        else if (verb === "DATA") {
+          inData = true;
+          data = "";
+          socket.write("354 go ahead\r\n");
+        } else if (verb === "QUIT") socket.end("221 2.0.0 bye\r\n");
+        else if (verb === "RSET" || verb === "MAIL" || verb === "RCPT" || verb === "NOOP") socket.write("250 2.0.0 ok\r\n");
+        else socket.write("502 5.5.2 not implemented\r\n");
+      }
+    });
+    socket.on("error", () => {});
+  });
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}
+
 describe("opportunistic TLS", () => {
+  test("STARTTLS offered, then refused with 454: delivered in plain text, and the log event says it fell back", async () => {
+    const m = await send("e@refused-opportunistic.test");
+    const ev = await firstEvent(m.id);
+    assert.equal(ev.event, "delivered", ev.response);
+    assert.equal(ev.tls, false);
+    assert.equal(ev.tls_fallback, true);
+    assert.match(ev.tls_detail, /offered STARTTLS, then refused it; sent in plain text$/);
+    assert.ok(
+      refusingGot.some((d) => d.includes(m.message_id)),
+      "the refusing server received the message in plain text",
+    );
+  });
+
   test("a failed handshake falls back to plain text, and the log event says so", async () => {
     const m = await send("d@broken-opportunistic.test");
     const ev = await firstEvent(m.id);

@@ -10,7 +10,7 @@
 import tls from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import { trustedCas } from "../net/outbound-trust.ts";
-import { certificateError, handshakeError, isUpgrading } from "./nodemailer-tls.ts";
+import { certificateError, handshakeError, isUpgrading, startTlsRefusalWatcher } from "./nodemailer-tls.ts";
 import type { Target } from "./destination.ts";
 
 export type ConnectionTls = "opportunistic" | "required" | "verified";
@@ -32,7 +32,7 @@ export interface Lease {
   secure: boolean;
   /** STARTTLS was offered but its handshake failed, so this session is plain text. */
   tlsFellBack: boolean;
-  /** Why it fell back (the handshake error), when it did. */
+  /** Why it fell back (the handshake error, or STARTTLS refused), when it did. */
   fallbackReason?: string;
   /**
    * Whether the certificate is valid for the host name and chains to a trusted root
@@ -444,7 +444,7 @@ export class ConnectionPool {
       const e = err as ConnectError;
       if (mode !== "opportunistic" || e.smtpCode !== "ETLS") throw err;
       lease = await this.connect(target, key, mode, true);
-      lease.fallbackReason = e.message;
+      lease.fallbackReason = `STARTTLS handshake failed (${e.message})`;
     }
     // nodemailer is asked for TLS in these modes; this makes sure nothing is sent without it.
     const refused = mode === "opportunistic" ? undefined : !lease.secure ? "the session is not encrypted" : mode === "verified" ? lease.certificateError : null;
@@ -456,6 +456,7 @@ export class ConnectionPool {
   }
 
   private connect(target: Target, key: string, mode: ConnectionTls, plain: boolean): Promise<Lease> {
+    const watcher = startTlsRefusalWatcher();
     const t = this.opts.timeoutMs;
     const conn = new SMTPConnection({
       host: target.ip,
@@ -473,7 +474,7 @@ export class ConnectionPool {
       greetingTimeout: t,
       socketTimeout: t,
       allowInternalNetworkInterfaces: true,
-      logger: false,
+      logger: watcher.logger as never,
     });
     const ended = new Promise<void>((r) => conn.once("end", () => r()));
     const lease: Lease = {
@@ -522,6 +523,11 @@ export class ConnectionPool {
         }
         lease.secure = conn.secure;
         lease.certificateError = conn.secure ? certificateError(conn, target.host) : null;
+        if (!conn.secure && !plain && watcher.refused()) {
+          // Offered, then refused: the plain-text session is a fallback like a failed handshake.
+          lease.tlsFellBack = true;
+          lease.fallbackReason = "the server offered STARTTLS, then refused it";
+        }
         resolve(lease);
       });
     });

@@ -30,3 +30,18 @@ export function certificateError(conn: SMTPConnection, host: string): string | n
   const text = typeof reason === "string" ? reason : reason instanceof Error ? reason.message : "not trusted";
   return `certificate not valid for ${host}: ${text}`;
 }
+
+/**
+ * A logger for nodemailer that notes one thing: with opportunistic TLS, a server that
+ * offers STARTTLS and then refuses it (a 454, say) leaves the session in plain text, and
+ * nodemailer says so only in its log ("Failed STARTTLS upgrade"). Everything else it
+ * logs is dropped, as with `logger: false`.
+ */
+export function startTlsRefusalWatcher(): { logger: Record<string, (...args: unknown[]) => void>; refused(): boolean } {
+  let refused = false;
+  const drop = () => {};
+  const info = (_entry: unknown, message: unknown) => {
+    if (typeof message === "string" && message.startsWith("Failed STARTTLS upgrade")) refused = true;
+  };
+  return { logger: { trace: drop, debug: drop, info, warn: drop, error: drop, fatal: drop }, refused: () => refused };
+}

@@ -139,7 +139,7 @@ function fromReply(response: string, mxHost: string, mxIp: string, tls: boolean)
 
 /** The TLS facts of a session, on each outcome it produced: the fallback, and an MTA-STS testing report. */
 function withSession(outcomes: Map<string, Outcome>, lease: Lease, input: AttemptInput): Map<string, Outcome> {
-  const fallback = lease.tlsFellBack ? `STARTTLS handshake failed (${lease.fallbackReason ?? "no reason given"}); sent in plain text` : undefined;
+  const fallback = lease.tlsFellBack ? `${lease.fallbackReason ?? "STARTTLS failed"}; sent in plain text` : undefined;
   const audit = input.audit?.(lease.target, lease);
   const tlsDetail = [fallback, audit].filter(Boolean).join("; ") || undefined;
   for (const [r, o] of outcomes) outcomes.set(r, { ...o, tlsFallback: lease.tlsFellBack, ...(tlsDetail ? { tlsDetail } : {}) });
