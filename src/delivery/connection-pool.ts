@@ -123,6 +123,12 @@ interface Group {
   holdMs: number | undefined;
   /** Until when the transactions parked busy so far are spread (Date.now() ms): the next one is told to come back after. */
   busyHorizon: number;
+  /**
+   * Until then, the budget's slots were all held (a slot query said so, and none of ours
+   * has been freed since): a transaction that finds this group's connections busy waits
+   * for one of them instead of asking the database again.
+   */
+  slotsFullUntil: number;
 }
 
 /** How long a transaction looks for a slot that other processes hold before it gives up (and parks). */
@@ -139,6 +145,12 @@ const BUSY_MIN_MS = 1000;
 const BUSY_MAX_MS = 60_000;
 /** …and one transaction's time is counted as this at most (a hung one would otherwise push the queue out). */
 const BUSY_STEP_MAX_MS = 15_000;
+/**
+ * How long "every slot is held" is believed without asking again. Each waiting transaction
+ * asked before: with 32 jobs a worker and 8 of 16 slots, about one slot query per message,
+ * each a commit on the budget's hot rows. A slot another process frees is seen at most this late.
+ */
+const SLOTS_FULL_MS = 100;
 /** A connection that does not close within this after QUIT is counted as closed anyway. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -188,6 +200,13 @@ export class ConnectionPool {
         if (handed) return this.use(g, handed);
         continue;
       }
+      if (g.open > 0 && Date.now() < g.slotsFullUntil) {
+        slotDeadline ??= Date.now() + SLOT_WAIT_MS;
+        if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
+        const handed = await this.wait(g, key, Math.min(slotDeadline, g.slotsFullUntil) - Date.now());
+        if (handed) return this.use(this.group(b), handed);
+        continue;
+      }
       g.open++;
       let slot: number | undefined;
       try {
@@ -198,12 +217,18 @@ export class ConnectionPool {
       }
       if (slot === undefined) {
         // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
-        this.freed(g, undefined);
+        this.unreserve(g);
+        g.slotsFullUntil = Date.now() + SLOTS_FULL_MS;
         slotDeadline ??= Date.now() + SLOT_WAIT_MS;
         if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
         const g2 = this.group(b);
+        // While the slot query ran, a transaction of ours may have finished and left its
+        // connection idle: that one is ours to use, not to quit (giveUpIdle is for idle
+        // connections to another server or TLS mode, which takeIdle does not take).
+        const idle = fresh ? undefined : this.takeIdle(g2, key);
+        if (idle) return this.use(g2, idle);
         this.giveUpIdle(g2);
-        const handed = g2.open > 0 ? await this.wait(g2, key, slotDeadline - Date.now()) : await sleep(250);
+        const handed = g2.open > 0 ? await this.wait(g2, key, Math.min(slotDeadline, g2.slotsFullUntil) - Date.now()) : await sleep(250);
         if (handed) return this.use(this.group(b), handed);
         continue;
       }
@@ -303,7 +328,7 @@ export class ConnectionPool {
   private group(budget: Budget): Group {
     let g = this.groups.get(budget.key);
     if (!g) {
-      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0 };
+      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0 };
       this.groups.set(budget.key, g);
     }
     g.budget = budget; // the policy may have changed since
@@ -422,17 +447,38 @@ export class ConnectionPool {
     });
   }
 
+  /**
+   * Takes back the count of a connection that was never opened (no slot was free). Only
+   * when that count filled the group may a waiter open one instead; otherwise waking one
+   * would only send it to find the slots full too, and wake the next: a query loop that
+   * ran thousands of times a second across the waiting transactions of a worker.
+   */
+  private unreserve(g: Group): void {
+    if (g.open >= g.budget.maxConnections) {
+      this.freed(g, undefined);
+      return;
+    }
+    g.open--;
+    this.forgetIfUnused(g);
+  }
+
   /** One connection fewer: its slot goes back, and a waiter may open its own now. */
   private freed(g: Group, slot: number | undefined): void {
-    if (slot !== undefined) this.opts.slots?.release(g.budget.key, slot);
+    if (slot !== undefined) {
+      this.opts.slots?.release(g.budget.key, slot);
+      g.slotsFullUntil = 0;
+    }
     g.open--;
     const waiter = g.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
       waiter.resolve(undefined);
     }
-    // Forget a budget with nothing open, so a long-lived worker does not keep one
-    // entry for every server it ever talked to.
+    this.forgetIfUnused(g);
+  }
+
+  /** Forgets a budget with nothing open, so a long-lived worker does not keep one entry for every server it ever talked to. */
+  private forgetIfUnused(g: Group): void {
     if (g.open <= 0 && g.idle.length === 0 && g.waiters.length === 0 && this.groups.get(g.budget.key) === g) this.groups.delete(g.budget.key);
   }
 

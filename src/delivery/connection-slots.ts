@@ -22,32 +22,39 @@ export class ConnectionSlots implements SlotLeaser {
   ) {}
 
   async acquire(key: string, max: number): Promise<number | undefined> {
-    // Two processes may pick the same free slot at once; the loser looks again.
+    // Two processes may pick the same free slot at once; the loser looks again. One
+    // statement per try: the lease, or (every slot held) the count and the wish for one
+    // that the holders read at their renewal.
     for (let i = 0; i < 3; i++) {
       const at = new Date(nowMs());
-      const [row] = await this.db.sql<{ slot: number }[]>`
+      const [row] = await this.db.sql<{ slot: number | null; held: number }[]>`
         with free as (
           select s from generate_series(1, ${max}::int) s
           where not exists (select 1 from destination_connections c where c.key = ${key} and c.slot = s and c.expires_at > ${at})
           order by random() limit 1
+        ),
+        leased as (
+          insert into destination_connections (key, slot, holder, expires_at)
+          select ${key}, s, ${this.holder}, ${new Date(at.getTime() + this.ttlMs)} from free
+          on conflict (key, slot) do update set holder = excluded.holder, expires_at = excluded.expires_at
+            where destination_connections.expires_at <= ${at}
+          returning slot
+        ),
+        held as (
+          select count(*)::int as n from destination_connections where key = ${key} and slot <= ${max}::int and expires_at > ${at}
+        ),
+        wanted as (
+          insert into destination_state (key, connections_wanted_at, connections_wanted_by, updated_at)
+          select ${key}, ${at}, ${this.holder}, ${at}
+          where not exists (select 1 from leased) and (select n from held) >= ${max}::int
+          on conflict (key) do update set connections_wanted_at = excluded.connections_wanted_at, connections_wanted_by = excluded.connections_wanted_by
         )
-        insert into destination_connections (key, slot, holder, expires_at)
-        select ${key}, s, ${this.holder}, ${new Date(at.getTime() + this.ttlMs)} from free
-        on conflict (key, slot) do update set holder = excluded.holder, expires_at = excluded.expires_at
-          where destination_connections.expires_at <= ${at}
-        returning slot`;
-      if (row) {
+        select (select slot from leased) as slot, (select n from held) as held`;
+      if (row?.slot != null) {
         this.held++;
         return row.slot;
       }
-      const [full] = await this.db.sql<{ n: number }[]>`
-        select count(*)::int as n from destination_connections where key = ${key} and slot <= ${max}::int and expires_at > ${at}`;
-      if ((full?.n ?? 0) >= max) {
-        await this.db.sql`
-          insert into destination_state (key, connections_wanted_at, connections_wanted_by, updated_at) values (${key}, ${at}, ${this.holder}, ${at})
-          on conflict (key) do update set connections_wanted_at = excluded.connections_wanted_at, connections_wanted_by = excluded.connections_wanted_by`;
-        return undefined;
-      }
+      if ((row?.held ?? 0) >= max) return undefined;
     }
     return undefined;
   }
