@@ -13,7 +13,7 @@ import { parseStsPolicy, parseStsRecord, mxAllowed } from "../src/delivery/mta-s
 import { setOverride } from "../src/delivery/policy-store.ts";
 import { type DnsRecords, startDns, type TestDns } from "./helpers/dns-server.ts";
 import { type PolicyServer, policyText, startPolicyServer } from "./helpers/mta-sts-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { arrivedAt, eventually, firstLogEvent, sendPlain, startTestService, type TestService } from "./helpers/service.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 import { startTestCa, type TestCa, untrustedCert } from "./helpers/test-ca.ts";
 
@@ -124,20 +124,9 @@ after(async () => {
   await dns?.close();
 });
 
-async function send(to: string) {
-  const res = await hk.api("POST", "/v1/messages", { from: "shop@shop.test", to, subject: "STS", text: "hello" });
-  assert.equal(res.status, 202, JSON.stringify(res.body));
-  return res.body as { id: string; message_id: string };
-}
-
-async function firstEvent(messageId: string) {
-  return eventually(async () => {
-    const r = await hk.api("GET", `/v1/logs?message_id=${messageId}`);
-    return r.body.data[0];
-  }, `a log event for ${messageId}`);
-}
-
-const arrived = (sink: Sink, messageId: string) => sink.messages.filter((m) => m.raw.includes(messageId));
+const send = (to: string) => sendPlain(hk, to, "STS");
+const firstEvent = (messageId: string) => firstLogEvent(hk, messageId);
+const arrived = arrivedAt;
 const fetches = (domain: string) => web.fetches.get(`mta-sts.${domain}`) ?? 0;
 
 describe("mode enforce", () => {

@@ -9,7 +9,7 @@ import { ConnectionPool } from "../src/delivery/connection-pool.ts";
 import { setOverride } from "../src/delivery/policy-store.ts";
 import { attemptDomain } from "../src/delivery/smtp-attempt.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
-import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { arrivedAt, firstLogEvent, sendPlain, startTestService, type TestService } from "./helpers/service.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
 let dns: TestDns;
@@ -60,20 +60,9 @@ after(async () => {
   await dns?.close();
 });
 
-async function send(to: string) {
-  const res = await hk.api("POST", "/v1/messages", { from: "shop@shop.test", to, subject: "TLS", text: "hello" });
-  assert.equal(res.status, 202, JSON.stringify(res.body));
-  return res.body as { id: string; message_id: string };
-}
-
-async function firstEvent(messageId: string) {
-  return eventually(async () => {
-    const r = await hk.api("GET", `/v1/logs?message_id=${messageId}`);
-    return r.body.data[0];
-  }, `a log event for ${messageId}`);
-}
-
-const arrived = (sink: Sink, messageId: string) => sink.messages.filter((m) => m.raw.includes(messageId));
+const send = (to: string) => sendPlain(hk, to, "TLS");
+const firstEvent = (messageId: string) => firstLogEvent(hk, messageId);
+const arrived = arrivedAt;
 
 describe("tls: required", () => {
   test("a destination without STARTTLS gets nothing: the recipient is deferred with tls_required", async () => {

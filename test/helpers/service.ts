@@ -159,3 +159,21 @@ export async function startWithMx(sinkOptions: SinkOptions = {}, env: Record<str
     },
   };
 }
+
+/** One plain message through the HTTP API (its 202 asserted): its id and its Message-ID. */
+export async function sendPlain(hk: TestService, to: string, subject = "test"): Promise<{ id: string; message_id: string }> {
+  const res = await hk.api("POST", "/v1/messages", { from: "shop@shop.test", to, subject, text: "hello" });
+  if (res.status !== 202) throw new Error(`POST /v1/messages answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body as { id: string; message_id: string };
+}
+
+/** The newest log event of a message, once it has one. */
+export async function firstLogEvent(hk: TestService, messageId: string): Promise<any> {
+  return eventually(async () => {
+    const r = await hk.api("GET", `/v1/logs?message_id=${messageId}`);
+    return (r.body as { data: unknown[] }).data[0];
+  }, `a log event for ${messageId}`);
+}
+
+/** What a sink received of one message, found by its Message-ID. */
+export const arrivedAt = (sink: Sink, messageId: string) => sink.messages.filter((m) => m.raw.includes(messageId));
