@@ -3,7 +3,8 @@
 // can happen is this one: the destination already had the whole message when the
 // worker died, before the outcome was committed; the log still shows one delivery.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { after, before, test } from "node:test";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
@@ -28,20 +29,7 @@ after(async () => {
 });
 
 function worker(): ChildProcess {
-  const child = spawn(process.execPath, ["src/bin/hikyaku.mjs", "start"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: hk.service.databaseUrl,
-      HIKYAKU_ROLES: "worker",
-      HIKYAKU_DNS_SERVERS: dns.address,
-      HIKYAKU_MX_PORT: String(sink.port),
-      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
-      HIKYAKU_HEARTBEAT_SECONDS: "1",
-      HIKYAKU_SMTP_TIMEOUT: "10",
-      HIKYAKU_LOG_LEVEL: "error",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const { child } = spawnWorker(hk.service.databaseUrl, { HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(sink.port), HIKYAKU_SMTP_TIMEOUT: "10" });
   children.push(child);
   return child;
 }

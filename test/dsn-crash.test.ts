@@ -3,7 +3,8 @@
 // envelope sender. The test holds the worker at each of those two points with a real
 // lock (the database makes it wait there), then kills it.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { after, before, test } from "node:test";
 import postgres from "postgres";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
@@ -41,20 +42,7 @@ after(async () => {
 });
 
 function worker(): ChildProcess {
-  const child = spawn(process.execPath, ["src/bin/hikyaku.mjs", "start"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: hk.service.databaseUrl,
-      HIKYAKU_ROLES: "worker",
-      HIKYAKU_DNS_SERVERS: dns.address,
-      HIKYAKU_MX_PORT: String(sink.port),
-      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
-      HIKYAKU_HEARTBEAT_SECONDS: "1",
-      HIKYAKU_HOSTNAME: "hikyaku.test",
-      HIKYAKU_LOG_LEVEL: "error",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const { child } = spawnWorker(hk.service.databaseUrl, { HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(sink.port) });
   children.push(child);
   return child;
 }

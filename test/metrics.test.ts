@@ -9,7 +9,7 @@ import nodemailer from "nodemailer";
 import { encodeFamilies } from "../src/metrics/exposition.ts";
 import { shapingFamilies } from "../src/metrics/shaping-metrics.ts";
 import { eventually, type MxWorld, startTestService, startWithMx, type TestService } from "./helpers/service.ts";
-import { listening, spawnHikyaku, stopHikyaku } from "./helpers/hikyaku-process.ts";
+import { listening, spawnWorker, stopHikyaku } from "./helpers/hikyaku-process.ts";
 import { freePort } from "./helpers/sink.ts";
 import { type Receiver, startReceiver } from "./helpers/webhook-receiver.ts";
 
@@ -288,17 +288,12 @@ describe("/metrics", () => {
 describe("/metrics of a process without the API", () => {
   test("a worker-only process serves its own counters on HIKYAKU_METRICS_PORT, to the token only", async () => {
     const port = await freePort();
-    const worker = spawnHikyaku(["start"], {
-      DATABASE_URL: apiOnly.config.DATABASE_URL ?? "",
-      HIKYAKU_ROLES: "worker",
+    const worker = spawnWorker(apiOnly.config.DATABASE_URL ?? "", {
       HIKYAKU_METRICS_PORT: String(port),
       HIKYAKU_METRICS_TOKEN: TOKEN,
       HIKYAKU_DNS_SERVERS: world.dns.address,
       HIKYAKU_MX_PORT: String(world.sink.port),
-      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
       HIKYAKU_HOSTNAME: "worker.hikyaku.test",
-      HIKYAKU_HEARTBEAT_SECONDS: "1",
-      HIKYAKU_LOG_LEVEL: "info",
     });
     try {
       await eventually(

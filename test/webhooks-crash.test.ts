@@ -2,7 +2,8 @@
 // outbox rows stay until a 2xx is recorded, and the next worker (once the dead one's
 // job is unlocked by the heartbeats) delivers every one of them.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { after, before, test } from "node:test";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Receiver, startReceiver } from "./helpers/webhook-receiver.ts";
@@ -23,18 +24,7 @@ after(async () => {
 });
 
 function worker(): ChildProcess {
-  const child = spawn(process.execPath, ["src/bin/hikyaku.mjs", "start"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: hk.service.databaseUrl,
-      HIKYAKU_ROLES: "worker",
-      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
-      HIKYAKU_HEARTBEAT_SECONDS: "1",
-      HIKYAKU_WEBHOOK_RETRY_SECONDS: "0.2",
-      HIKYAKU_LOG_LEVEL: "error",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const { child } = spawnWorker(hk.service.databaseUrl, { HIKYAKU_WEBHOOK_RETRY_SECONDS: "0.2" });
   children.push(child);
   return child;
 }

@@ -63,6 +63,23 @@ export function spawnHikyaku(args: string[], env: Record<string, string>): Runni
 }
 
 /** Runs a command to completion (killed after timeoutMs). */
+/**
+ * A real `hikyaku start` running only the worker role on a test's database, with the
+ * settings every such test wants (loopback destinations allowed, a heartbeat each second,
+ * quiet logs); `env` adds to them or replaces them.
+ */
+export function spawnWorker(databaseUrl: string, env: Record<string, string> = {}): Running {
+  return spawnHikyaku(["start"], {
+    DATABASE_URL: databaseUrl,
+    HIKYAKU_ROLES: "worker",
+    HIKYAKU_HOSTNAME: "hikyaku.test",
+    HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
+    HIKYAKU_HEARTBEAT_SECONDS: "1",
+    HIKYAKU_LOG_LEVEL: "error",
+    ...env,
+  });
+}
+
 export async function runHikyaku(args: string[], env: Record<string, string>, timeoutMs = 45_000) {
   const r = spawnHikyaku(args, env);
   const timer = setTimeout(() => r.child.kill("SIGKILL"), timeoutMs);

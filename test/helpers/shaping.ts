@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Db } from "../../src/db/client.ts";
 import { type OverrideSettings, setOverride } from "../../src/delivery/policy-store.ts";
 import { startService } from "../../src/service.ts";
-import { type Running, spawnHikyaku } from "./hikyaku-process.ts";
+import { type Running, spawnWorker } from "./hikyaku-process.ts";
 import { eventually, startTestService, type TestService } from "./service.ts";
 
 /** Starts `count` worker processes (HIKYAKU_ROLES=worker) and waits until each one's job runner beats. */
@@ -15,17 +15,11 @@ export async function startWorkers(db: Db, databaseUrl: string, count: number, e
   // Counted by pool id, not by rows: a killed worker's row may be removed meanwhile.
   const before = new Set((await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((r) => r.poolId));
   const workers = Array.from({ length: count }, () =>
-    spawnHikyaku(["start"], {
-      DATABASE_URL: databaseUrl,
-      HIKYAKU_ROLES: "worker",
+    spawnWorker(databaseUrl, {
       HIKYAKU_DATA_DIR: dataDir,
       HIKYAKU_SECRET_KEY: "shaping-test-secret-0123456789abcdef",
-      HIKYAKU_HOSTNAME: "hikyaku.test",
-      HIKYAKU_ALLOW_PRIVATE_DESTINATIONS: "true",
-      HIKYAKU_HEARTBEAT_SECONDS: "1",
       HIKYAKU_RETRY_INTERVAL: "1",
       HIKYAKU_SMTP_TIMEOUT: "10",
-      HIKYAKU_LOG_LEVEL: "error",
       ...env,
     }),
   );
