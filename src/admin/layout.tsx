@@ -102,3 +102,16 @@ export function Copyable({ value, lang, label }: { value: string; lang: Lang; la
     </span>
   );
 }
+
+/** A table's header row: one column heading per word, in the page's language. */
+export function ColumnHeads({ lang, words }: { lang: Lang; words: Word[] }) {
+  return (
+    <thead>
+      <tr>
+        {words.map((w) => (
+          <th scope="col">{t(lang, w)}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

@@ -8,7 +8,7 @@ import { readOverrides } from "../../delivery/policy-store.ts";
 import { readLiveStates } from "../../delivery/shaping-state.ts";
 import type { ConsoleEnv } from "../context.ts";
 import { t } from "../i18n.ts";
-import { page } from "../layout.tsx";
+import { ColumnHeads, page } from "../layout.tsx";
 import { showTime } from "../time.ts";
 
 export function destinationPages(app: Hono<ConsoleEnv>) {
@@ -26,20 +26,10 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
         <h2>{t(lang, "builtIn")}</h2>
         <div class="scroll" tabindex={0}>
           <table>
-            <thead>
-              <tr>
-                <th scope="col">{t(lang, "domain")}</th>
-                <th scope="col">{t(lang, "mxSuffixes")}</th>
-                <th scope="col">{t(lang, "maxConnections")}</th>
-                <th scope="col">{t(lang, "perMinute")}</th>
-                <th scope="col">{t(lang, "rcptPerTx")}</th>
-                <th scope="col">{t(lang, "perConnection")}</th>
-                <th scope="col">{t(lang, "idleClose")}</th>
-                <th scope="col">{t(lang, "tls")}</th>
-                <th scope="col">{t(lang, "policySource")}</th>
-                <th scope="col">{t(lang, "basis")}</th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              lang={lang}
+              words={["domain", "mxSuffixes", "maxConnections", "perMinute", "rcptPerTx", "perConnection", "idleClose", "tls", "policySource", "basis"]}
+            />
             <tbody>
               {listPolicies(overrides).map(({ policy: p, builtIn, overridden }) => (
                 <tr class="policy">
@@ -66,17 +56,10 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
         ) : (
           <div class="scroll" tabindex={0}>
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t(lang, "budget")}</th>
-                  <th scope="col">{t(lang, "effectiveRate")}</th>
-                  <th scope="col">{t(lang, "sentLastMinute")}</th>
-                  <th scope="col">{t(lang, "rateFactor")}</th>
-                  <th scope="col">{t(lang, "backoffUntil")}</th>
-                  <th scope="col">{t(lang, "suspendedUntil")}</th>
-                  <th scope="col">{t(lang, "connectionsInUse")}</th>
-                </tr>
-              </thead>
+              <ColumnHeads
+                lang={lang}
+                words={["budget", "effectiveRate", "sentLastMinute", "rateFactor", "backoffUntil", "suspendedUntil", "connectionsInUse"]}
+              />
               <tbody>
                 {states.map((s) => (
                   <tr class="live">

@@ -8,7 +8,7 @@ import { createDomain, keysOf, listDomains, rotateKeys } from "../../domains/dom
 import { type Check, verifyDomain } from "../../domains/verify-domain.ts";
 import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, errorNotice, formFields, type Notice } from "../context.ts";
 import { stateWord, t } from "../i18n.ts";
-import { Copyable, Csrf, page } from "../layout.tsx";
+import { ColumnHeads, Copyable, Csrf, page } from "../layout.tsx";
 import { showTime } from "../time.ts";
 
 type DomainView = ReturnType<typeof domainView>;
@@ -81,14 +81,7 @@ function DomainCard({ c, d, checks }: { c: ConsoleContext; d: DomainView; checks
       <h3>{t(lang, "records")}</h3>
       <div class="scroll" tabindex={0}>
         <table>
-          <thead>
-            <tr>
-              <th scope="col">{t(lang, "type")}</th>
-              <th scope="col">{t(lang, "name")}</th>
-              <th scope="col">{t(lang, "value")}</th>
-              <th scope="col">{t(lang, "status")}</th>
-            </tr>
-          </thead>
+          <ColumnHeads lang={lang} words={["type", "name", "value", "status"]} />
           <tbody>
             {d.records.map((r) => {
               const check = statusOf(r.name, r.purpose);

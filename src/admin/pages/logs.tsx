@@ -11,7 +11,7 @@ import { type LogQuery, parseLogQuery } from "../../logs/parse-query.ts";
 import { DELIVERY_EVENTS, queryLogs, RECEPTION_EVENTS } from "../../logs/query.ts";
 import { accountOf, type ConsoleContext, type ConsoleEnv, errorNotice } from "../context.ts";
 import { type Lang, serviceCodeMeaning, stateWord, t } from "../i18n.ts";
-import { page } from "../layout.tsx";
+import { ColumnHeads, page } from "../layout.tsx";
 import { localToRfc3339, showTime } from "../time.ts";
 
 const PAGE_SIZE = 50;
@@ -145,19 +145,7 @@ function DeliveryTable({ c, events }: { c: ConsoleContext; events: ApiEvent[] })
   return (
     <div class="scroll" tabindex={0}>
       <table class="log">
-        <thead>
-          <tr>
-            <th scope="col">{t(lang, "time")}</th>
-            <th scope="col">{t(lang, "event")}</th>
-            <th scope="col">{t(lang, "recipient")}</th>
-            <th scope="col">{t(lang, "code")}</th>
-            <th scope="col">{t(lang, "response")}</th>
-            <th scope="col">{t(lang, "tls")}</th>
-            <th scope="col">{t(lang, "mx")}</th>
-            <th scope="col">{t(lang, "sourceIp")}</th>
-            <th scope="col">{t(lang, "messageId")}</th>
-          </tr>
-        </thead>
+        <ColumnHeads lang={lang} words={["time", "event", "recipient", "code", "response", "tls", "mx", "sourceIp", "messageId"]} />
         <tbody>
           {events.map((e) => (
             <tr class={`ev-${s(e.event)}`}>
@@ -207,19 +195,7 @@ function ReceptionTable({ c, events }: { c: ConsoleContext; events: ApiEvent[] }
   return (
     <div class="scroll" tabindex={0}>
       <table class="log">
-        <thead>
-          <tr>
-            <th scope="col">{t(lang, "time")}</th>
-            <th scope="col">{t(lang, "result")}</th>
-            <th scope="col">{t(lang, "channel")}</th>
-            <th scope="col">{t(lang, "sourceIp")}</th>
-            <th scope="col">{t(lang, "envelopeSender")}</th>
-            <th scope="col">{t(lang, "recipients")}</th>
-            <th scope="col">{t(lang, "code")}</th>
-            <th scope="col">{t(lang, "reason")}</th>
-            <th scope="col">{t(lang, "messageId")}</th>
-          </tr>
-        </thead>
+        <ColumnHeads lang={lang} words={["time", "result", "channel", "sourceIp", "envelopeSender", "recipients", "code", "reason", "messageId"]} />
         <tbody>
           {events.map((e) => (
             <tr>

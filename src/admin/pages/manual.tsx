@@ -9,7 +9,7 @@ import { type ServiceCode, serviceCodes } from "../../delivery/service-codes.ts"
 import { spfInclude } from "../../domains/dns-records.ts";
 import type { ConsoleContext, ConsoleEnv } from "../context.ts";
 import { eventMeaning, type Lang, mt, serviceCodeMeaning, stateWord, t, type Word } from "../i18n.ts";
-import { page } from "../layout.tsx";
+import { ColumnHeads, page } from "../layout.tsx";
 
 const SECTIONS = [
   ["arrived", "arrivedTitle"],
@@ -66,12 +66,7 @@ function manualPage(c: ConsoleContext) {
       <h2 id="events">{mt(lang, "eventsTitle")}</h2>
       <div class="scroll" tabindex={0}>
         <table class="manual-events">
-          <thead>
-            <tr>
-              <th scope="col">{t(lang, "event")}</th>
-              <th scope="col">{t(lang, "meaning")}</th>
-            </tr>
-          </thead>
+          <ColumnHeads lang={lang} words={["event", "meaning"]} />
           <tbody>
             {Object.entries(eventMeaning).map(([event, meaning]) => (
               <tr>
@@ -159,14 +154,7 @@ function ServiceCodeTable({ lang }: { lang: Lang }) {
   return (
     <div class="scroll" tabindex={0}>
       <table class="manual-codes">
-        <thead>
-          <tr>
-            <th scope="col">{t(lang, "serviceCode")}</th>
-            <th scope="col">{t(lang, "code")}</th>
-            <th scope="col">{t(lang, "codeClass")}</th>
-            <th scope="col">{t(lang, "meaning")}</th>
-          </tr>
-        </thead>
+        <ColumnHeads lang={lang} words={["serviceCode", "code", "codeClass", "meaning"]} />
         <tbody>
           {(Object.entries(serviceCodes) as [ServiceCode, (typeof serviceCodes)[ServiceCode]][]).map(([name, sc]) => (
             <tr id={`code-${name}`}>

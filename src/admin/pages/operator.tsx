@@ -6,7 +6,7 @@ import { createAccount, listAccounts, updateAccountSettings } from "../../accoun
 import { AppError } from "../../errors.ts";
 import { attempt, type ConsoleContext, type ConsoleEnv, errorNotice, formFields, type Notice } from "../context.ts";
 import { stateWord, t } from "../i18n.ts";
-import { Copyable, Csrf, page } from "../layout.tsx";
+import { ColumnHeads, Copyable, Csrf, page } from "../layout.tsx";
 import { queueSummary } from "../queue-summary.ts";
 import { showTime } from "../time.ts";
 
@@ -75,13 +75,7 @@ async function operatorPage(c: ConsoleContext, notice?: Notice, created?: { name
       </form>
       <h2>{t(lang, "accounts")}</h2>
       <table>
-        <thead>
-          <tr>
-            <th scope="col">{t(lang, "accountName")}</th>
-            <th scope="col">{t(lang, "createdAt")}</th>
-            <th scope="col">{t(lang, "settings")}</th>
-          </tr>
-        </thead>
+        <ColumnHeads lang={lang} words={["accountName", "createdAt", "settings"]} />
         <tbody>
           {accounts.map((a) => (
             <tr>

@@ -20,7 +20,7 @@ import { listDeliveries } from "../../webhooks/list-deliveries.ts";
 import { replayEvents } from "../../webhooks/replay.ts";
 import { accountOf, attempt, type ConsoleContext, type ConsoleEnv, errorNotice, type Notice } from "../context.ts";
 import { errorText, stateWord, t } from "../i18n.ts";
-import { Copyable, Csrf, page } from "../layout.tsx";
+import { ColumnHeads, Copyable, Csrf, page } from "../layout.tsx";
 import { localToRfc3339, rfc3339ToLocal, showTime } from "../time.ts";
 
 const PAGE_SIZE = 50;
@@ -248,17 +248,7 @@ async function endpointPage(c: ConsoleContext, notice?: Notice, typed?: { since:
       ) : (
         <div class="scroll" tabindex={0}>
           <table class="log">
-            <thead>
-              <tr>
-                <th scope="col">{t(lang, "time")}</th>
-                <th scope="col">{t(lang, "event")}</th>
-                <th scope="col">{t(lang, "attempt")}</th>
-                <th scope="col">{t(lang, "result")}</th>
-                <th scope="col">{t(lang, "httpStatus")}</th>
-                <th scope="col">{t(lang, "responseTime")}</th>
-                <th scope="col">{t(lang, "error")}</th>
-              </tr>
-            </thead>
+            <ColumnHeads lang={lang} words={["time", "event", "attempt", "result", "httpStatus", "responseTime", "error"]} />
             <tbody>
               {deliveries.data.map((d) => (
                 <tr class={`wh-${d.result}`}>
