@@ -85,10 +85,14 @@ async function replay(db: Db, accountId: string, idem: { key: string; requestHas
 export const usageShard = () => Math.floor(Math.random() * 64);
 
 // Group commit (src/db/group-commit.ts): messages accepted at the same moment share one
-// statement, up to about 4 MB of them (a recipient counted as a kilobyte).
+// statement, up to about 4 MB of them (a recipient counted as a kilobyte). One statement
+// at a time: whatever arrives while it runs goes in the next. Two at a time halved the
+// batches (2.8 messages a statement instead of 4.5 with one connection per SMTP message)
+// and cost about 5% in delivered/s, for no gain in the API's p99.
 const groupFor = groupCommitPer((db: Db, inputs: StoreInput[]) => insert(db.sql, inputs), {
   weight: (i) => i.raw.length + 1024 * i.envelope.recipients.length,
   maxWeight: 4 * 1024 * 1024,
+  maxInFlight: 1,
 });
 
 const SUPPRESSED = serviceReply("suppressed");
