@@ -140,8 +140,14 @@ async function hikyakuBlock(topology: Topology, db: Db, env: NodeJS.ProcessEnv, 
     for (const door of DOORS) {
       const cpu = () => cpuSnapshot(hk, pgPid, sink);
       const hooked = hooks?.count() ?? 0;
+      const since = new Date();
       const r = await measure(`Hikyaku ${topology}`, door, run, sink, cpu, () => send(hk, key.key, door, N, sink));
       await waitSettled(db);
+      // A slow phase says why: every deferral it logged, by reason (a park, a 421 from the sink).
+      const deferrals = await db.sql<{ reason: string; n: number }[]>`
+        select coalesce(enhanced_code, '') || ' ' || left(coalesce(response, ''), 60) as reason, count(*)::int as n
+        from delivery_events where event = 'deferred' and created_at >= ${since} group by 1 order by 2 desc limit 5`;
+      if (deferrals.length > 0) console.error(`bench: deferrals in Hikyaku ${topology} ${door} run ${run}: ${deferrals.map((d) => `${d.n}× ${d.reason}`).join("; ")}`);
       if (hooks && !(await hooks.waitFor(hooked + r.accepted))) console.error(`bench: only ${hooks.count() - hooked} of ${r.accepted} webhooks arrived`);
       out.push(hooks ? { ...r, webhooks: hooks.since(hooked) } : r);
     }
