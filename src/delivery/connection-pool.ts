@@ -129,10 +129,23 @@ interface Group {
    * for one of them instead of asking the database again.
    */
   slotsFullUntil: number;
+  /**
+   * Until then, a slot this process frees is left for the process that asked for one
+   * (handBack): this group's transactions wait for its remaining connections instead of
+   * leasing the freed slot again at once, which they would always win.
+   */
+  handingBackUntil: number;
 }
 
-/** How long a transaction looks for a slot that other processes hold before it gives up (and parks). */
-const SLOT_WAIT_MS = 1000;
+/** How long slots given back to another process are left to it (longer than its 250 ms look-again sleep). */
+const HAND_BACK_MS = 1500;
+/**
+ * How long a transaction looks for a slot that other processes hold before it gives up
+ * (and parks). Long enough for a holder to hear at its next renewal (each second) that
+ * this process wants some, and to give them back: at 1 s, a worker that started after
+ * another had leased every slot parked its first transactions before any came back.
+ */
+const SLOT_WAIT_MS = 2500;
 /**
  * How long a transaction waits for one of this process's connections to come free
  * before it gives up (and parks as destination_busy). Short, like SLOT_WAIT_MS: the wait
@@ -279,18 +292,31 @@ export class ConnectionPool {
     });
   }
 
-  /** Gives one of the budget's connections back (another process wants a slot): an idle one now, else one in use after its transaction. */
+  /**
+   * Gives some of the budget's connections back, because another process found every
+   * slot held: a quarter of those open here (at least one), idle ones now, others after
+   * their transaction. For a while the slots freed are left to the others (see
+   * handingBackUntil); asked each second, the processes' shares even out within seconds.
+   */
   handBack(budgetKey: string): void {
     const g = this.groups.get(budgetKey);
     if (!g) return;
-    const entry = g.idle.shift();
-    if (entry) {
+    g.handingBackUntil = Date.now() + HAND_BACK_MS;
+    g.slotsFullUntil = Math.max(g.slotsFullUntil, g.handingBackUntil);
+    let n = Math.max(1, Math.floor(g.open / 4));
+    while (n > 0) {
+      const entry = g.idle.shift();
+      if (!entry) break;
       clearTimeout(entry.timer);
       this.discard(entry.lease, "quit");
-      return;
+      n--;
     }
-    const lease = [...g.inUse].find((l) => !l.retire);
-    if (lease) lease.retire = true;
+    for (const lease of g.inUse) {
+      if (n <= 0) break;
+      if (lease.retire) continue;
+      lease.retire = true;
+      n--;
+    }
   }
 
   /**
@@ -328,7 +354,7 @@ export class ConnectionPool {
   private group(budget: Budget): Group {
     let g = this.groups.get(budget.key);
     if (!g) {
-      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0 };
+      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0, handingBackUntil: 0 };
       this.groups.set(budget.key, g);
     }
     g.budget = budget; // the policy may have changed since
@@ -466,7 +492,7 @@ export class ConnectionPool {
   private freed(g: Group, slot: number | undefined): void {
     if (slot !== undefined) {
       this.opts.slots?.release(g.budget.key, slot);
-      g.slotsFullUntil = 0;
+      g.slotsFullUntil = Date.now() < g.handingBackUntil ? g.handingBackUntil : 0;
     }
     g.open--;
     const waiter = g.waiters.shift();
