@@ -147,7 +147,8 @@ async function hikyakuBlock(topology: Topology, db: Db, env: NodeJS.ProcessEnv, 
       const deferrals = await db.sql<{ reason: string; n: number }[]>`
         select coalesce(enhanced_code, '') || ' ' || left(coalesce(response, ''), 60) as reason, count(*)::int as n
         from delivery_events where event = 'deferred' and created_at >= ${since} group by 1 order by 2 desc limit 5`;
-      if (deferrals.length > 0) console.error(`bench: deferrals in Hikyaku ${topology} ${door} run ${run}: ${deferrals.map((d) => `${d.n}× ${d.reason}`).join("; ")}`);
+      if (deferrals.length > 0)
+        console.error(`bench: deferrals in Hikyaku ${topology} ${door} run ${run}: ${deferrals.map((d) => `${d.n}× ${d.reason}`).join("; ")}`);
       if (hooks && !(await hooks.waitFor(hooked + r.accepted))) console.error(`bench: only ${hooks.count() - hooked} of ${r.accepted} webhooks arrived`);
       out.push(hooks ? { ...r, webhooks: hooks.since(hooked) } : r);
     }
