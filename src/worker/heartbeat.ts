@@ -3,6 +3,7 @@
 // silent, so their messages are retried within a couple of minutes.
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
+import { STOP_WAIT_MS, within } from "../util/poll-loop.ts";
 
 export function startHeartbeat(db: Db, poolIds: Set<string>, intervalSec: number): { stop(): Promise<void> } {
   const deadAfter = intervalSec * 6;
@@ -34,10 +35,11 @@ export function startHeartbeat(db: Db, poolIds: Set<string>, intervalSec: number
   return {
     async stop() {
       clearTimeout(timer);
-      await busy;
+      // Bounded, as for the poll loops (STOP_WAIT_MS): rows left behind lapse after six beats.
+      await within(busy, STOP_WAIT_MS);
       clearTimeout(timer);
       const ids = [...poolIds];
-      if (ids.length > 0) await db.sql`delete from worker_heartbeats where pool_id = any(${ids}::text[])`.catch(() => {});
+      if (ids.length > 0) await within(db.sql`delete from worker_heartbeats where pool_id = any(${ids}::text[])`, STOP_WAIT_MS);
     },
   };
 }

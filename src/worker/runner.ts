@@ -124,9 +124,9 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   void sendPendingDsns({ db, config }, 0).catch((err) => log.error("could not send pending DSNs", { err: err as Error }));
   return {
     async stop() {
-      await dispatcher.stop();
-      await webhookDispatcher.stop();
-      await runner.stop();
+      // The dispatchers stop beside the runner (it waits for its running jobs), and the
+      // heartbeat only after it, so no other worker unlocks a job still being finished.
+      await Promise.all([dispatcher.stop(), webhookDispatcher.stop(), runner.stop()]);
       await heartbeat.stop();
       pool.close();
       await policies.stop();
