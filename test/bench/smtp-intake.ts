@@ -19,6 +19,7 @@ import { connect, type Db } from "../../src/db/client.ts";
 import { startEmbedded } from "../../src/db/embedded.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { freePort } from "../helpers/sink.ts";
+import { waitForPort } from "./hikyaku-procs.ts";
 import { startLightSink } from "./light-sink.ts";
 
 export interface SmtpIntakeOptions {
@@ -328,21 +329,6 @@ async function waitDelivered(db: Db, target: number): Promise<number> {
     if (n >= target || Date.now() > deadline) return n;
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: "127.0.0.1", port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`Hikyaku's relay port ${port} did not open`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
