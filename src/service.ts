@@ -12,6 +12,7 @@ import { type EmbeddedDb, startEmbedded } from "./db/embedded.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { startSmtp } from "./smtp/server.ts";
+import { within } from "./util/within.ts";
 import { startWorker, type WorkerHandle } from "./worker/runner.ts";
 
 export interface Service {
@@ -96,10 +97,7 @@ async function stopWithin(ms: number, stops: (() => Promise<void>)[], db: Db, st
     await db.close().catch(failed("the database pool"));
     await stopEmbedded?.().catch(failed("the embedded postgres"));
   };
-  let timer: NodeJS.Timeout | undefined;
-  const inTime = await Promise.race([steps().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  clearTimeout(timer);
-  if (!inTime) {
+  if (!(await within(steps(), ms))) {
     log.error("shutdown did not finish in time; unfinished jobs stay locked until a worker unlocks them after missed heartbeats", { seconds: ms / 1000 });
     return false;
   }

@@ -1,6 +1,7 @@
 // A background loop shared by the outbox dispatchers: run one step, go straight on while
 // it says there is more, sleep when idle, back off after a failure, and stop on demand.
 import { log } from "../logger.ts";
+import { within } from "./within.ts";
 
 export interface PollLoop {
   stop(): Promise<void>;
@@ -13,23 +14,6 @@ export interface PollLoop {
  * budget. Whatever it does commits or fails as a whole, so leaving it is safe.
  */
 export const STOP_WAIT_MS = 2000;
-
-/** Waits for `work`, but at most `ms`; true when it ended in time. */
-export async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((r) => {
-    timer = setTimeout(() => r(false), ms);
-  });
-  const done = await Promise.race([
-    work.then(
-      () => true,
-      () => true,
-    ),
-    late,
-  ]);
-  clearTimeout(timer);
-  return done;
-}
 
 /** `step` resolves true when it left work behind (run again at once), false when idle. */
 export function startPollLoop(name: string, step: () => Promise<boolean>, idleMs: number): PollLoop {

@@ -3,7 +3,8 @@
 // silent, so their messages are retried within a couple of minutes.
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
-import { STOP_WAIT_MS, within } from "../util/poll-loop.ts";
+import { STOP_WAIT_MS } from "../util/poll-loop.ts";
+import { within } from "../util/within.ts";
 
 export function startHeartbeat(db: Db, poolIds: Set<string>, intervalSec: number): { stop(): Promise<void> } {
   const deadAfter = intervalSec * 6;
