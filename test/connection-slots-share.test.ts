@@ -47,10 +47,14 @@ function worker(name: string) {
     }).then((m) => m.get(rcpt));
   };
   const tick = async () => {
-    for (const k of await slots.renew(3000)) pool.handBack(k);
+    for (const request of await slots.renew(3000)) pool.handBack(request);
   };
   const held = () => pool.openConnections().get(key) ?? 0;
-  return { pool, send, tick, held, slots };
+  /** The slots this worker leases in the database now: its connections, as every process counts them. */
+  const leased = async () =>
+    (await hk.service.db.sql<{ n: number }[]>`
+      select count(*)::int as n from destination_connections where key = ${key} and holder = ${slots.holder} and expires_at > now()`)[0]?.n ?? 0;
+  return { pool, send, tick, held, leased, slots };
 }
 
 test("a worker that starts after another leased every slot gets a share of them, and parks nothing", async () => {
@@ -101,5 +105,57 @@ test("a worker that starts after another leased every slot gets a share of them,
   assert.ok(
     aOutcomes.every((o) => o?.kind === "delivered"),
     `the first worker's transactions delivered: ${aOutcomes.filter((o) => o?.kind !== "delivered").length} not`,
+  );
+});
+
+test("two workers that both stay busy settle at a fair share each and stop passing connections back and forth", async () => {
+  const a = worker("p");
+  const b = worker("q");
+  let running = true;
+  const ticker = (async () => {
+    while (running) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await Promise.all([a.tick(), b.tick()]).catch(() => {});
+    }
+  })();
+  const outcomes: (Outcome | undefined)[] = [];
+  const stream = (w: ReturnType<typeof worker>) =>
+    Array.from({ length: 12 }, async () => {
+      while (running) outcomes.push(await w.send());
+    });
+  const streams = stream(a);
+  try {
+    const deadline = Date.now() + 10_000;
+    while (a.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    streams.push(...stream(b));
+    // Let the shares even out (a quarter a second from 4 to 2), then watch for three seconds.
+    const share = async () => `${await a.leased()}/${await b.leased()}`;
+    const settle = Date.now() + 8000;
+    while ((await share()) !== "2/2" && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await share(), "2/2", "each worker leases half of the 4 slots");
+    const opened = sink.connections;
+    const shares: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      shares.push(await share());
+    }
+    assert.equal(sink.connections - opened, 0, `no connection was opened again once the shares were even (shares seen: ${[...new Set(shares)].join(", ")})`);
+    assert.ok(
+      shares.every((s) => s === "2/2"),
+      `shares stayed 2/2: ${[...new Set(shares)].join(", ")}`,
+    );
+  } finally {
+    running = false;
+    await Promise.all([...streams, ticker]);
+    a.pool.close();
+    b.pool.close();
+    await hk.service.db.sql`delete from destination_connections where key = ${key}`;
+  }
+  assert.ok(
+    outcomes.every((o) => o?.kind === "delivered"),
+    `every transaction delivered: ${outcomes
+      .filter((o) => o?.kind !== "delivered")
+      .map((o) => `${o?.kind} ${o?.service ?? ""}`)
+      .join("; ")}`,
   );
 });

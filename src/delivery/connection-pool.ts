@@ -135,6 +135,8 @@ interface Group {
    * leasing the freed slot again at once, which they would always win.
    */
   handingBackUntil: number;
+  /** Of `open`, the ones still asking the database for a slot: not connections yet. */
+  asking: number;
 }
 
 /** How long slots given back to another process are left to it (longer than its 250 ms look-again sleep). */
@@ -221,13 +223,16 @@ export class ConnectionPool {
         continue;
       }
       g.open++;
+      g.asking++;
       let slot: number | undefined;
       try {
         slot = this.opts.slots && budget ? await this.opts.slots.acquire(b.key, b.maxConnections) : 0;
       } catch (err) {
+        g.asking--;
         this.freed(g, undefined);
         throw new SlotLeaseError(b.key, b.maxConnections, err);
       }
+      g.asking--;
       if (slot === undefined) {
         // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
         this.unreserve(g);
@@ -294,16 +299,27 @@ export class ConnectionPool {
 
   /**
    * Gives some of the budget's connections back, because another process found every
-   * slot held: a quarter of those open here (at least one), idle ones now, others after
-   * their transaction. For a while the slots freed are left to the others (see
-   * handingBackUntil); asked each second, the processes' shares even out within seconds.
+   * slot held, down to this process's fair share (the budget's connections over the
+   * processes that share it, rounded up): a quarter of those open here at a time (at
+   * least one), idle ones now, others after their transaction. An asker that holds none
+   * yet always gets some: whoever holds more than the share rounded down gives. At the
+   * fair share nothing is given, so shares that have evened out stay put instead of
+   * passing connections back and forth. For a while the slots freed are left to the
+   * others (see handingBackUntil); asked each second, the shares even out within seconds.
    */
-  handBack(budgetKey: string): void {
-    const g = this.groups.get(budgetKey);
+  handBack(request: { key: string; processes: number; askerHolds: boolean }): void {
+    const g = this.groups.get(request.key);
     if (!g) return;
+    const max = g.budget.maxConnections;
+    const share = request.askerHolds ? Math.ceil(max / request.processes) : Math.floor(max / request.processes);
+    // Connections already told to close after their transaction are given back already,
+    // and a transaction still asking for a slot holds none.
+    let keeping = g.open - g.asking;
+    for (const lease of g.inUse) if (lease.retire) keeping--;
+    if (keeping <= share) return;
     g.handingBackUntil = Date.now() + HAND_BACK_MS;
     g.slotsFullUntil = Math.max(g.slotsFullUntil, g.handingBackUntil);
-    let n = Math.max(1, Math.floor(g.open / 4));
+    let n = Math.min(Math.max(1, Math.floor(keeping / 4)), keeping - share);
     while (n > 0) {
       const entry = g.idle.shift();
       if (!entry) break;
@@ -354,7 +370,7 @@ export class ConnectionPool {
   private group(budget: Budget): Group {
     let g = this.groups.get(budget.key);
     if (!g) {
-      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0, handingBackUntil: 0 };
+      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0, handingBackUntil: 0, asking: 0 };
       this.groups.set(budget.key, g);
     }
     g.budget = budget; // the policy may have changed since

@@ -10,6 +10,13 @@ import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
 import type { SlotLeaser } from "./connection-pool.ts";
 
+/** A budget whose slots another process found all held: how many share it, and whether the asker has any. */
+export interface SlotRequest {
+  key: string;
+  processes: number;
+  askerHolds: boolean;
+}
+
 export class ConnectionSlots implements SlotLeaser {
   /** This process, as the holder of its leases. */
   readonly holder = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
@@ -66,17 +73,28 @@ export class ConnectionSlots implements SlotLeaser {
     );
   }
 
-  /** Keeps this process's leases alive; returns the budgets of theirs that another process found full within `wantedMs`. */
-  async renew(wantedMs: number): Promise<string[]> {
+  /**
+   * Keeps this process's leases alive; returns the budgets of theirs that another process
+   * found full within `wantedMs`, each with how many processes share it (the holders of
+   * its live leases, and the one that asked) and whether the asker holds any yet.
+   */
+  async renew(wantedMs: number): Promise<SlotRequest[]> {
     if (this.held <= 0) return [];
-    const at = nowMs();
-    const rows = await this.db.sql<{ key: string }[]>`
+    const at = new Date(nowMs());
+    const rows = await this.db.sql<SlotRequest[]>`
       with renewed as (
-        update destination_connections set expires_at = ${new Date(at + this.ttlMs)} where holder = ${this.holder} returning key
+        update destination_connections set expires_at = ${new Date(at.getTime() + this.ttlMs)} where holder = ${this.holder} returning key
+      ),
+      asked as (
+        select distinct r.key, s.connections_wanted_by as asker from renewed r join destination_state s on s.key = r.key
+        where s.connections_wanted_at > ${new Date(at.getTime() - wantedMs)} and s.connections_wanted_by <> ${this.holder}
       )
-      select distinct r.key from renewed r join destination_state s on s.key = r.key
-      where s.connections_wanted_at > ${new Date(at - wantedMs)} and s.connections_wanted_by <> ${this.holder}`;
-    return rows.map((r) => r.key);
+      select a.key, h.holders + (case when h.asker_holds then 0 else 1 end) as processes, h.asker_holds as "askerHolds"
+      from asked a, lateral (
+        select count(distinct c.holder)::int as holders, coalesce(bool_or(c.holder = a.asker), false) as asker_holds
+        from destination_connections c where c.key = a.key and c.expires_at > ${at}
+      ) h`;
+    return rows.map((r) => ({ key: r.key, processes: Math.max(1, r.processes), askerHolds: r.askerHolds }));
   }
 
   /** At shutdown: every lease of this process, at once. */

@@ -175,7 +175,7 @@ export class Shaper {
     await this.flush();
     await this.refresh();
     if (this.slots && this.pool) {
-      for (const key of await this.slots.renew(3 * TICK_MS)) this.pool.handBack(key);
+      for (const request of await this.slots.renew(3 * TICK_MS)) this.pool.handBack(request);
     }
   }
 
