@@ -52,8 +52,10 @@ function worker(name: string) {
   const held = () => pool.openConnections().get(key) ?? 0;
   /** The slots this worker leases in the database now: its connections, as every process counts them. */
   const leased = async () =>
-    (await hk.service.db.sql<{ n: number }[]>`
-      select count(*)::int as n from destination_connections where key = ${key} and holder = ${slots.holder} and expires_at > now()`)[0]?.n ?? 0;
+    (
+      await hk.service.db.sql<{ n: number }[]>`
+      select count(*)::int as n from destination_connections where key = ${key} and holder = ${slots.holder} and expires_at > now()`
+    )[0]?.n ?? 0;
   return { pool, send, tick, held, leased, slots };
 }
 
