@@ -3,7 +3,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { generate } from "selfsigned";
 import type { Config } from "../config.ts";
 import { log } from "../logger.ts";
 
@@ -32,6 +31,9 @@ async function generatedPair(config: Config): Promise<TlsPair> {
   const file = path.join(config.dataDir, PAIR_FILE);
   const existing = splitPem(await readFile(file, "utf8").catch(() => ""));
   if (existing) return existing;
+  // Loaded only to generate: it is the costliest module to load (about 0.3 s of CPU, more
+  // than graphile-worker), and every process would pay that at each start otherwise.
+  const { generate } = await import("selfsigned");
   const pair = await generate([{ name: "commonName", value: config.HIKYAKU_HOSTNAME }], {
     keySize: 2048,
     algorithm: "sha256",
