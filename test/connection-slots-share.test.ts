@@ -59,12 +59,16 @@ function worker(name: string) {
   return { pool, send, tick, held, leased, slots };
 }
 
-test("a worker that starts after another leased every slot gets a share of them, and parks nothing", async () => {
-  const a = worker("a");
-  const b = worker("b");
+type Worker = ReturnType<typeof worker>;
+
+/**
+ * The two workers' renewals each second, as the shaper's tick does, and their streams of
+ * transactions; stop() ends the streams, closes both pools and frees the test's slots.
+ */
+function sharing(a: Worker, b: Worker) {
   let running = true;
-  // Each second, as the shaper does; `ticked` settles after each round.
   let ticked: () => void = () => {};
+  const streams: Promise<void>[] = [];
   const ticker = (async () => {
     while (running) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -72,64 +76,69 @@ test("a worker that starts after another leased every slot gets a share of them,
       ticked();
     }
   })();
+  return {
+    /** `n` transactions in a row from `w`, at all times until stop(). */
+    stream(w: Worker, n: number, outcomes: (Outcome | undefined)[]) {
+      streams.push(
+        ...Array.from({ length: n }, async () => {
+          while (running) outcomes.push(await w.send());
+        }),
+      );
+    },
+    /** Settles right after the next round of renewals. */
+    nextTick: () =>
+      new Promise<void>((r) => {
+        ticked = r;
+      }),
+    async stop() {
+      running = false;
+      await Promise.all([...streams, ticker]);
+      a.pool.close();
+      b.pool.close();
+      await hk.service.db.sql`delete from destination_connections where key = ${key}`;
+    },
+  };
+}
+
+const notDelivered = (outcomes: (Outcome | undefined)[]) =>
+  outcomes.filter((o) => o?.kind !== "delivered").map((o) => `${o?.kind} ${o?.service ?? ""} ${o?.response ?? ""}`);
+
+test("a worker that starts after another leased every slot gets a share of them, and parks nothing", async () => {
+  const a = worker("a");
+  const b = worker("b");
+  const shared = sharing(a, b);
   // The first worker: 12 transactions in a row at all times, on every slot.
   const aOutcomes: (Outcome | undefined)[] = [];
-  const streams = Array.from({ length: 12 }, async () => {
-    while (running) aOutcomes.push(await a.send());
-  });
+  shared.stream(a, 12, aOutcomes);
   try {
     const deadline = Date.now() + 10_000;
     while (a.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.equal(a.held(), budget.maxConnections, "the first worker holds every slot");
     // The second worker: 12 transactions at once, each waiting its turn, starting right
     // after a round of renewals, so the first worker hears of them only a second later.
-    await new Promise<void>((r) => {
-      ticked = r;
-    });
+    await shared.nextTick();
     const bOutcomes = await Promise.all(Array.from({ length: 12 }, () => b.send()));
-    const busy = bOutcomes.filter((o) => o?.kind !== "delivered");
-    assert.deepEqual(
-      busy.map((o) => `${o?.kind} ${o?.service ?? ""} ${o?.response ?? ""}`),
-      [],
-      "every transaction of the second worker delivered, none parked as destination_busy",
-    );
+    assert.deepEqual(notDelivered(bOutcomes), [], "every transaction of the second worker delivered, none parked as destination_busy");
     assert.ok(b.held() >= 1, `the second worker holds ${b.held()} of ${budget.maxConnections} connections`);
     const [row] = await hk.service.db.sql<{ n: number }[]>`
       select count(*)::int as n from destination_connections where key = ${key} and expires_at > now()`;
     assert.ok((row?.n ?? 0) <= budget.maxConnections, `slots leased: ${row?.n}`);
   } finally {
-    running = false;
-    await Promise.all([...streams, ticker]);
-    a.pool.close();
-    b.pool.close();
-    await hk.service.db.sql`delete from destination_connections where key = ${key}`;
+    await shared.stop();
   }
-  assert.ok(
-    aOutcomes.every((o) => o?.kind === "delivered"),
-    `the first worker's transactions delivered: ${aOutcomes.filter((o) => o?.kind !== "delivered").length} not`,
-  );
+  assert.deepEqual(notDelivered(aOutcomes), [], "the first worker's transactions delivered");
 });
 
 test("two workers that both stay busy settle at a fair share each and stop passing connections back and forth", async () => {
   const a = worker("p");
   const b = worker("q");
-  let running = true;
-  const ticker = (async () => {
-    while (running) {
-      await new Promise((r) => setTimeout(r, 1000));
-      await Promise.all([a.tick(), b.tick()]).catch(() => {});
-    }
-  })();
+  const shared = sharing(a, b);
   const outcomes: (Outcome | undefined)[] = [];
-  const stream = (w: ReturnType<typeof worker>) =>
-    Array.from({ length: 12 }, async () => {
-      while (running) outcomes.push(await w.send());
-    });
-  const streams = stream(a);
+  shared.stream(a, 12, outcomes);
   try {
     const deadline = Date.now() + 10_000;
     while (a.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    streams.push(...stream(b));
+    shared.stream(b, 12, outcomes);
     // Let the shares even out (a quarter a second from 4 to 2), then watch for three seconds.
     const share = async () => `${await a.leased()}/${await b.leased()}`;
     const settle = Date.now() + 8000;
@@ -147,17 +156,7 @@ test("two workers that both stay busy settle at a fair share each and stop passi
       `shares stayed 2/2: ${[...new Set(shares)].join(", ")}`,
     );
   } finally {
-    running = false;
-    await Promise.all([...streams, ticker]);
-    a.pool.close();
-    b.pool.close();
-    await hk.service.db.sql`delete from destination_connections where key = ${key}`;
+    await shared.stop();
   }
-  assert.ok(
-    outcomes.every((o) => o?.kind === "delivered"),
-    `every transaction delivered: ${outcomes
-      .filter((o) => o?.kind !== "delivered")
-      .map((o) => `${o?.kind} ${o?.service ?? ""}`)
-      .join("; ")}`,
-  );
+  assert.deepEqual(notDelivered(outcomes), [], "every transaction delivered");
 });
