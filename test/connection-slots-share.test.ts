@@ -76,14 +76,22 @@ function sharing(a: Worker, b: Worker) {
       ticked();
     }
   })();
+  const stream = (w: Worker, n: number, outcomes: (Outcome | undefined)[]) => {
+    streams.push(
+      ...Array.from({ length: n }, async () => {
+        while (running) outcomes.push(await w.send());
+      }),
+    );
+  };
   return {
     /** `n` transactions in a row from `w`, at all times until stop(). */
-    stream(w: Worker, n: number, outcomes: (Outcome | undefined)[]) {
-      streams.push(
-        ...Array.from({ length: n }, async () => {
-          while (running) outcomes.push(await w.send());
-        }),
-      );
+    stream,
+    /** 12 transactions in a row from `w` at all times, once it holds every slot. */
+    async fillWith(w: Worker, outcomes: (Outcome | undefined)[]) {
+      stream(w, 12, outcomes);
+      const deadline = Date.now() + 10_000;
+      while (w.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(w.held(), budget.maxConnections, "the first worker holds every slot");
     },
     /** Settles right after the next round of renewals. */
     nextTick: () =>
@@ -107,13 +115,9 @@ test("a worker that starts after another leased every slot gets a share of them,
   const a = worker("a");
   const b = worker("b");
   const shared = sharing(a, b);
-  // The first worker: 12 transactions in a row at all times, on every slot.
   const aOutcomes: (Outcome | undefined)[] = [];
-  shared.stream(a, 12, aOutcomes);
   try {
-    const deadline = Date.now() + 10_000;
-    while (a.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(a.held(), budget.maxConnections, "the first worker holds every slot");
+    await shared.fillWith(a, aOutcomes);
     // The second worker: 12 transactions at once, each waiting its turn, starting right
     // after a round of renewals, so the first worker hears of them only a second later.
     await shared.nextTick();
@@ -134,10 +138,8 @@ test("two workers that both stay busy settle at a fair share each and stop passi
   const b = worker("q");
   const shared = sharing(a, b);
   const outcomes: (Outcome | undefined)[] = [];
-  shared.stream(a, 12, outcomes);
   try {
-    const deadline = Date.now() + 10_000;
-    while (a.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await shared.fillWith(a, outcomes);
     shared.stream(b, 12, outcomes);
     // Let the shares even out (a quarter a second from 4 to 2), then watch for three seconds.
     const share = async () => `${await a.leased()}/${await b.leased()}`;
