@@ -1,6 +1,6 @@
 // graphile-worker 0.17 keeps a killed process's jobs locked for four hours. Each worker
 // pool therefore beats here, and any live process unlocks the jobs of pools that went
-// silent, so their messages are retried within a couple of minutes.
+// silent (or never beat), so their messages are retried within a couple of minutes.
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
 import { STOP_WAIT_MS } from "../util/poll-loop.ts";
@@ -17,9 +17,28 @@ export function startHeartbeat(db: Db, poolIds: Set<string>, intervalSec: number
         insert into worker_heartbeats (pool_id, last_seen) select unnest(${ids}::text[]), now()
         on conflict (pool_id) do update set last_seen = now()`;
     }
+    // Silent: a pool whose last beat is older than six intervals, or one that holds jobs
+    // (or queues) locked that long and never beat at all. That one started and died
+    // between two beats: a runner started again after a PostgreSQL restart and stopped
+    // by the next one within seconds, or a process killed right after it started. Its
+    // jobs would otherwise stay locked for graphile-worker's four hours, past the
+    // messages' lifetime.
     const dead = await db.sql<{ poolId: string }[]>`
-      delete from worker_heartbeats where last_seen < now() - make_interval(secs => ${deadAfter})
-      returning pool_id as "poolId"`;
+      with gone as (
+        delete from worker_heartbeats where last_seen < now() - make_interval(secs => ${deadAfter})
+        returning pool_id
+      ),
+      locked as (
+        select locked_by from graphile_worker._private_jobs
+        where locked_by is not null and locked_at < now() - make_interval(secs => ${deadAfter})
+        union
+        select locked_by from graphile_worker._private_job_queues
+        where locked_by is not null and locked_at < now() - make_interval(secs => ${deadAfter})
+      )
+      select pool_id as "poolId" from gone
+      union
+      select l.locked_by from locked l
+      where not exists (select 1 from worker_heartbeats h where h.pool_id = l.locked_by and h.last_seen >= now() - make_interval(secs => ${deadAfter}))`;
     if (dead.length > 0) {
       await db.sql`select graphile_worker.force_unlock_workers(${dead.map((d) => d.poolId)}::text[])`;
       log.warn("unlocked the jobs of silent workers", { pools: dead.map((d) => d.poolId) });
