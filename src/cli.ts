@@ -8,6 +8,7 @@ import { isDatabaseDown, isStrandedWrite } from "./db/driver-faults.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";
+import { isUnreturnedLocalJobs } from "./worker/runner.ts";
 
 const USAGE = `Usage: hikyaku <command>
   start                              run the service (roles from HIKYAKU_ROLES)
@@ -103,12 +104,25 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     };
     process.on("unhandledRejection", (reason) => {
       if (isDatabaseDown(reason)) return log.warn("a database connection ended outside any query", { err: reason as Error });
+      if (isUnreturnedLocalJobs(reason)) {
+        return log.warn("the stopped job runner could not hand its fetched jobs back; they are unlocked after its missed heartbeats", { err: reason as Error });
+      }
       fail("unhandled rejection")(reason);
     });
     process.on("uncaughtException", (err) => {
-      if (!isStrandedWrite(err)) return fail("uncaught exception")(err);
-      log.warn("the database driver wedged a connection; replacing the pool", { err });
-      service.db.reset();
+      if (isStrandedWrite(err)) {
+        log.warn("the database driver wedged a connection; replacing the pool", { err });
+        return service.db.reset();
+      }
+      // A connection's error thrown from an event of its socket when PostgreSQL died (57P01,
+      // "terminating connection due to unexpected postmaster exit"): it stopped the whole
+      // process, intake included, in one of three restarts under SMTP traffic. The pools
+      // are replaced, as for a wedged one; everything else thrown out of reach still stops.
+      if (isDatabaseDown(err)) {
+        log.warn("a database connection failed outside any query; replacing the pool", { err });
+        return service.db.reset();
+      }
+      fail("uncaught exception")(err);
     });
     const stop = (signal: string) => {
       log.info("shutting down", { signal });

@@ -137,6 +137,21 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
 }
 
 /**
+ * graphile-worker 0.17's local queue, when its runner has stopped (the database went away)
+ * and the jobs it had fetched cannot be handed back, throws from a background promise out
+ * of anyone's reach: an unhandled rejection that would stop the whole process, intake
+ * included, at a PostgreSQL restart. Those jobs stay locked under the stopped pool, whose
+ * heartbeat has ended; the heartbeat of the next runner unlocks them (keepRunning).
+ */
+export function isUnreturnedLocalJobs(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    err.message.startsWith("Error occurred whilst returning jobs from local queue to database queue") &&
+    /[\\/]graphile-worker[\\/]/.test(err.stack ?? "")
+  );
+}
+
+/**
  * graphile-worker's Runner stops for good when its pool loses the database (a PostgreSQL
  * restart, say), and the process would go on without a worker. A runner that stops
  * without being asked to is started again, with new pool ids: the old ones stop beating,
