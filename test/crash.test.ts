@@ -35,6 +35,18 @@ function worker(): ChildProcess {
   return child;
 }
 
+/** The message's log events, once one of them is `delivered` (within a minute). */
+function loggedDelivery(messageId: string, what: string): Promise<any[]> {
+  return eventually(
+    async () => {
+      const got = (await hk.api("GET", `/v1/logs?message_id=${messageId}`)).body.data as any[];
+      return got.some((e) => e.event === "delivered") ? got : undefined;
+    },
+    what,
+    60_000,
+  );
+}
+
 // First, while no worker runs: the job is planted as one a pool locked and died with
 // before its first heartbeat (a runner started again after a PostgreSQL restart and
 // stopped by the next restart within seconds). No heartbeat row names that pool.
@@ -47,14 +59,7 @@ test("a job locked by a worker pool that died before its first heartbeat is unlo
     where locked_by is null returning id`;
   assert.equal(locked.length, 1);
   const rescuer = worker();
-  const evs = await eventually(
-    async () => {
-      const got = (await hk.api("GET", `/v1/logs?message_id=${r.body.id}`)).body.data as any[];
-      return got.some((e) => e.event === "delivered") ? got : undefined;
-    },
-    "delivery once the orphaned job is unlocked (graphile-worker alone waits four hours)",
-    60_000,
-  );
+  const evs = await loggedDelivery(r.body.id, "delivery once the orphaned job is unlocked (graphile-worker alone waits four hours)");
   assert.equal(evs.filter((e) => e.event === "delivered").length, 1);
   rescuer.kill("SIGTERM");
   await new Promise((res) => rescuer.once("exit", res));
@@ -77,14 +82,7 @@ test("a worker killed with SIGKILL mid-delivery is replaced and the message is d
   await new Promise((res) => first.once("exit", res));
   const killedAt = Date.now();
   worker();
-  const evs = await eventually(
-    async () => {
-      const got = (await hk.api("GET", `/v1/logs?message_id=${r.body.id}`)).body.data as any[];
-      return got.some((e) => e.event === "delivered") ? got : undefined;
-    },
-    "delivery by the second worker",
-    60_000,
-  );
+  const evs = await loggedDelivery(r.body.id, "delivery by the second worker");
   assert.ok(Date.now() - killedAt < 60_000, "recovered well inside two minutes");
   assert.equal(evs.filter((e) => e.event === "delivered").length, 1, "one delivered event");
   assert.equal(evs.find((e) => e.event === "delivered").attempt, 2);
