@@ -115,9 +115,10 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
         return service.db.reset();
       }
       // A connection's error thrown from an event of its socket when PostgreSQL died (57P01,
-      // "terminating connection due to unexpected postmaster exit"): it stopped the whole
-      // process, intake included, in one of three restarts under SMTP traffic. The pools
-      // are replaced, as for a wedged one; everything else thrown out of reach still stops.
+      // "terminating connection due to unexpected postmaster exit"): it once stopped the
+      // whole process, intake included, in a storm of restarts under SMTP traffic
+      // (test/bench/db-crash-storm.ts). The pools are replaced, as for a wedged one;
+      // everything else thrown out of reach still stops the process.
       if (isDatabaseDown(err)) {
         log.warn("a database connection failed outside any query; replacing the pool", { err });
         return service.db.reset();

@@ -64,6 +64,13 @@ export interface SlotLeaser {
   release(key: string, slot: number): void;
 }
 
+/** A budget whose slots another process found all held: how many processes share it, and whether the asker holds any. */
+export interface SlotRequest {
+  key: string;
+  processes: number;
+  askerHolds: boolean;
+}
+
 export interface PoolOptions {
   heloName: string;
   timeoutMs: number;
@@ -307,7 +314,7 @@ export class ConnectionPool {
    * passing connections back and forth. For a while the slots freed are left to the
    * others (see handingBackUntil); asked each second, the shares even out within seconds.
    */
-  handBack(request: { key: string; processes: number; askerHolds: boolean }): void {
+  handBack(request: SlotRequest): void {
     const g = this.groups.get(request.key);
     if (!g) return;
     const max = g.budget.maxConnections;

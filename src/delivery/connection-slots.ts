@@ -8,14 +8,7 @@ import { randomBytes } from "node:crypto";
 import { nowMs } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";
-import type { SlotLeaser } from "./connection-pool.ts";
-
-/** A budget whose slots another process found all held: how many share it, and whether the asker has any. */
-export interface SlotRequest {
-  key: string;
-  processes: number;
-  askerHolds: boolean;
-}
+import type { SlotLeaser, SlotRequest } from "./connection-pool.ts";
 
 export class ConnectionSlots implements SlotLeaser {
   /** This process, as the holder of its leases. */
