@@ -24,21 +24,19 @@ export function startHeartbeat(db: Db, poolIds: Set<string>, intervalSec: number
     // jobs would otherwise stay locked for graphile-worker's four hours, past the
     // messages' lifetime.
     const dead = await db.sql<{ poolId: string }[]>`
-      with gone as (
-        delete from worker_heartbeats where last_seen < now() - make_interval(secs => ${deadAfter})
-        returning pool_id
+      with cutoff as (select now() - make_interval(secs => ${deadAfter}) as at),
+      gone as (
+        delete from worker_heartbeats using cutoff where last_seen < cutoff.at returning pool_id
       ),
       locked as (
-        select locked_by from graphile_worker._private_jobs
-        where locked_by is not null and locked_at < now() - make_interval(secs => ${deadAfter})
+        select locked_by from graphile_worker._private_jobs, cutoff where locked_by is not null and locked_at < cutoff.at
         union
-        select locked_by from graphile_worker._private_job_queues
-        where locked_by is not null and locked_at < now() - make_interval(secs => ${deadAfter})
+        select locked_by from graphile_worker._private_job_queues, cutoff where locked_by is not null and locked_at < cutoff.at
       )
       select pool_id as "poolId" from gone
       union
-      select l.locked_by from locked l
-      where not exists (select 1 from worker_heartbeats h where h.pool_id = l.locked_by and h.last_seen >= now() - make_interval(secs => ${deadAfter}))`;
+      select l.locked_by from locked l, cutoff
+      where not exists (select 1 from worker_heartbeats h where h.pool_id = l.locked_by and h.last_seen >= cutoff.at)`;
     if (dead.length > 0) {
       await db.sql`select graphile_worker.force_unlock_workers(${dead.map((d) => d.poolId)}::text[])`;
       log.warn("unlocked the jobs of silent workers", { pools: dead.map((d) => d.poolId) });
