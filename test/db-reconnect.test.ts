@@ -6,58 +6,20 @@
 // under traffic; a request then waited that long for its refusal, or after the server
 // was back for its answer (a PostgreSQL restart held the API for 7-13 s).
 import assert from "node:assert/strict";
-import net, { type AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { connect, type Db } from "../src/db/client.ts";
 import { isDatabaseDown } from "../src/db/driver-faults.ts";
 import { testDatabase } from "./helpers/service.ts";
-
-/** A TCP proxy to PostgreSQL that can go down (every connection dropped, new ones refused) and come back on the same port. */
-class FlakyProxy {
-  private server: net.Server | undefined;
-  private readonly open = new Set<net.Socket>();
-  port = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async up(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.open.add(s);
-        s.on("close", () => this.open.delete(s));
-        s.on("error", () => {});
-      }
-      client.pipe(upstream).pipe(client);
-      client.on("close", () => upstream.destroy());
-      upstream.on("close", () => client.destroy());
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", resolve));
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    for (const s of this.open) s.destroy();
-    await closed;
-  }
-}
+import { startProxy, type TcpProxy } from "./helpers/tcp-proxy.ts";
 
 let database: { url: string; drop(): Promise<void> };
-let proxy: FlakyProxy;
+let proxy: TcpProxy;
 let db: Db;
 
 before(async () => {
   database = await testDatabase();
   const target = new URL(database.url);
-  proxy = new FlakyProxy(target.hostname, Number(target.port));
-  await proxy.up();
+  proxy = await startProxy({ host: target.hostname, port: Number(target.port) });
   const viaProxy = new URL(database.url);
   viaProxy.port = String(proxy.port);
   db = connect(viaProxy.toString());
@@ -65,7 +27,7 @@ before(async () => {
 
 after(async () => {
   await db?.close();
-  await proxy?.down();
+  await proxy?.close();
   await database?.drop();
 });
 
@@ -73,7 +35,7 @@ test("while PostgreSQL is away each statement fails at once, and once it is back
   // Every connection of the pool open, as under load.
   await Promise.all(Array.from({ length: 20 }, () => db.sql`select pg_sleep(0.05)`));
 
-  await proxy.down();
+  await proxy.cut();
   // A second of requests, twenty at a time, every 50 ms: each must be refused, and soon
   // (the API answers 503 and the client retries), not held while the pool waits to
   // reconnect: with the driver's default, the third round here waited 19 s.
@@ -97,7 +59,7 @@ test("while PostgreSQL is away each statement fails at once, and once it is back
   // leaves room for a loaded machine; the driver's default waits 10-20 s by then.
   assert.ok(slowest < 3000, `a round of statements took ${Math.round(slowest)} ms to be refused (${[...failures].join(", ")})`);
 
-  await proxy.up();
+  await proxy.restore();
   const started = performance.now();
   const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
   const waited = performance.now() - started;
