@@ -1,12 +1,13 @@
 // The connection side of destination policies, counted at a real sink: recipients per
 // transaction, several messages over one connection and no more than
 // messages_per_connection, idle connections closed after idle_close_seconds, and a
-// destination that drops a reused connection costs a reconnect, not a failure.
+// destination that drops a reused connection costs a reconnect, not a failure; a rate
+// holds at the destination also when its connections are slow to open.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { eventually, type TestService } from "./helpers/service.ts";
-import { eventsOf, startWithPolicies } from "./helpers/shaping.ts";
+import { eventsOf, mostInWindow, startWithPolicies } from "./helpers/shaping.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
 let world: { hk: TestService; stop(): Promise<void> };
@@ -15,6 +16,7 @@ let dns: TestDns;
 let sink: Sink;
 let dropSink: Sink;
 let dropped = 0;
+let slowSink: Sink;
 
 before(async () => {
   const port = await freePort("127.0.0.2");
@@ -27,14 +29,23 @@ before(async () => {
     starttls: false,
     dropAtMailFrom: ({ transaction }) => transaction === 2 && dropped++ === 0,
   });
+  // Greets 2.5 s after the connection: transactions wait that long for their first connections.
+  slowSink = await startSink({ host: "127.0.0.4", port, starttls: false, greetingDelayMs: 2500 });
   const mx = (name: string, ip: string) => ({ [name]: { MX: [{ exchange: `mx.${name}`, priority: 10 }] }, [`mx.${name}`]: { A: [ip] } });
-  dns = await startDns({ ...mx("rcpt.test", "127.0.0.2"), ...mx("reuse.test", "127.0.0.2"), ...mx("idle.test", "127.0.0.2"), ...mx("drop.test", "127.0.0.3") });
+  dns = await startDns({
+    ...mx("rcpt.test", "127.0.0.2"),
+    ...mx("reuse.test", "127.0.0.2"),
+    ...mx("idle.test", "127.0.0.2"),
+    ...mx("drop.test", "127.0.0.3"),
+    ...mx("slow.test", "127.0.0.4"),
+  });
   world = await startWithPolicies(
     { HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(port) },
     {
       "rcpt.test": { recipients_per_transaction: 3 },
       "reuse.test": { max_connections: 1, messages_per_connection: 4 },
       "idle.test": { idle_close_seconds: 1 },
+      "slow.test": { messages_per_minute: 120, max_connections: 2 },
     },
   );
   hk = world.hk;
@@ -44,6 +55,7 @@ after(async () => {
   await world?.stop();
   await sink?.close();
   await dropSink?.close();
+  await slowSink?.close();
   await dns?.close();
 });
 
@@ -106,4 +118,32 @@ test("a destination that drops a reused connection costs a reconnect, not a fail
     evs.map((e) => `${e.recipient} ${e.event} ${e.attempt}`),
     ["d1@drop.test delivered 1", "d2@drop.test delivered 1"],
   );
+});
+
+test("a rate holds at the destination when its connections are slow to open: slots that passed while waiting are not sent in a bunch", async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `s${i}@slow.test`, subject: "slow", text: `${i}` });
+    assert.equal(r.status, 202);
+    ids.push(r.body.id);
+  }
+  await slowSink.waitFor(8, 30_000);
+  const times = slowSink.messages.map((m) => m.receivedAt);
+  const first = Math.min(...times);
+  // 120 a minute with a burst of 2 (one more for arrival jitter). Sent as soon as a
+  // connection came, the 4 to 6 transactions that waited for the first two arrived
+  // within 50 ms of each other.
+  for (const [ms, bound] of [
+    [500, 4],
+    [1000, 5],
+  ] as const) {
+    const most = mostInWindow(times, ms);
+    assert.ok(most <= bound, `${most} arrivals within ${ms} ms (limit ${bound}): ${times.map((t) => t - first).join(", ")} ms`);
+  }
+  assert.ok(slowSink.peakConnections <= 2, `${slowSink.peakConnections} connections at once`);
+  const evs = await eventually(async () => {
+    const got = await eventsOf(hk.service.db, ids);
+    return got.filter((e) => e.event === "delivered").length === 8 ? got : undefined;
+  }, "8 delivered in the log");
+  assert.deepEqual([...new Set(evs.filter((e) => e.event === "delivered").map((e) => e.attempt))], [1], "each on its first attempt");
 });

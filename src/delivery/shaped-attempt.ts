@@ -9,7 +9,7 @@ import type { ConnectionPool } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import type { ResolvedPolicy } from "./destination-policy.ts";
 import type { Outcome } from "./outcome.ts";
-import type { ParkReason, Shaper } from "./shaper.ts";
+import type { Admission, ParkReason, Shaper } from "./shaper.ts";
 import { type AttemptInput, attemptDomain } from "./smtp-attempt.ts";
 
 export interface ShapedInput {
@@ -40,6 +40,14 @@ export interface ShapedResult {
 
 /** After a shaping query failed: looked at again in a second. */
 const BUSY_MS = 1000;
+/**
+ * How late a paced transaction may begin: half its interval, and at least this. Later
+ * (it waited for a connection, or the process was starved), it goes back for a new slot
+ * rather than go out on the heels of the next one; after MAX_LATE such returns in one
+ * run, the rest parks.
+ */
+const LATE_MIN_MS = 200;
+const MAX_LATE = 2;
 
 export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy: ResolvedPolicy, input: ShapedInput): Promise<ShapedResult> {
   const size = policy.policy.recipients_per_transaction;
@@ -47,12 +55,16 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
   for (let i = 0; i < input.recipients.length; i += size) chunks.push(input.recipients.slice(i, i + size));
   const outcomes = new Map<string, Outcome>();
   const parks: Park[] = [];
-  const admission = await shaper.admit(policy, chunks.length, input.priority);
+  let askedAt = nowMs();
+  let admission: Admission | undefined = await shaper.admit(policy, chunks.length, input.priority);
+  /** Chunks done (sent, or parked as busy), and how many of them the current admission has seen. */
   let sentChunks = 0;
+  let admitted = 0;
+  let late = 0;
   let blocked: { reason: ParkReason; until: Date } | undefined;
-  while (sentChunks < admission.granted && !blocked) {
+  while (admission && admitted < admission.granted && !blocked) {
     const chunk = chunks[sentChunks] ?? [];
-    await sleepUntil(admission.startMs + sentChunks * admission.intervalMs);
+    const slotAt = admission.startMs + admitted * admission.intervalMs;
     const got = await attemptDomain(pool, {
       envelopeFrom: input.envelopeFrom,
       recipients: chunk,
@@ -62,8 +74,27 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
       audit: input.audit,
       maxRecipientsPerTransaction: size,
       budget: shaper.budget(policy),
+      // (a burst's slot may lie before the question: it was due when asked)
+      notBefore: slotAt,
+      ...(admission.paced ? { startBy: Math.max(slotAt, askedAt) + Math.max(admission.intervalMs / 2, LATE_MIN_MS) } : {}),
     });
+    if (chunk.every((r) => got.get(r)?.service === "shaped")) {
+      // Its slot passed while it waited: the rest asks again (its slot is lost, not sent late).
+      if (++late > MAX_LATE) {
+        admission = undefined;
+        break;
+      }
+      askedAt = nowMs();
+      admission = await shaper.admit(policy, chunks.length - sentChunks, input.priority).catch((err: unknown) => {
+        log.warn("destination shaping could not grant a new slot", { key: policy.key, err: err as Error });
+        blocked = { reason: "shaped", until: new Date(nowMs() + BUSY_MS) };
+        return undefined;
+      });
+      admitted = 0;
+      continue;
+    }
     sentChunks++;
+    admitted++;
     const busy = chunk.filter((r) => got.get(r)?.service === "destination_busy");
     // Parked because no connection was free: back when one likely is (ConnectionPool.busyDelayMs).
     if (busy.length > 0) parks.push({ recipients: busy, reason: "destination_busy", until: new Date(nowMs() + pool.busyDelayMs(shaper.budget(policy).key)) });
@@ -86,9 +117,4 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
   const park = again?.park ?? (blocked ? { until: blocked.until, reason: blocked.reason } : { until: new Date(nowMs()), reason: "shaped" as const });
   parks.push({ recipients: rest, ...park });
   return { outcomes, parks };
-}
-
-async function sleepUntil(ms: number): Promise<void> {
-  const wait = ms - nowMs();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }

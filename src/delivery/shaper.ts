@@ -25,6 +25,12 @@ export interface Admission {
   granted: number;
   startMs: number;
   intervalMs: number;
+  /**
+   * Whether each transaction must begin near its slot: the slots keep to a rate (the
+   * policy's, or a backed-off budget's). Not for a high-priority credit: its slot was
+   * reserved earlier, and it goes as soon as it has a connection.
+   */
+  paced: boolean;
   /** Where the transactions not granted wait. */
   park?: { until: Date; reason: ParkReason };
 }
@@ -108,13 +114,16 @@ export class Shaper {
   /** How many of `n` transactions to `r` may go (and when), and where the rest wait. */
   async admit(r: ResolvedPolicy, n: number, priority: number): Promise<Admission> {
     const at = nowMs();
-    if (r.policy.messages_per_minute === null && !this.hasState(r.key, at)) return { granted: n, startMs: at, intervalMs: 0 };
-    const [row] = await this.db.sql<{ granted: number; startAt: Date | null; intervalS: number; parkAt: Date | null; reason: string | null }[]>`
-      select granted, start_at as "startAt", interval_s as "intervalS", park_at as "parkAt", reason
+    if (r.policy.messages_per_minute === null && !this.hasState(r.key, at)) return { granted: n, startMs: at, intervalMs: 0, paced: false };
+    const [row] = await this.db.sql<
+      { granted: number; startAt: Date | null; intervalS: number; parkAt: Date | null; reason: string | null; credit: boolean }[]
+    >`
+      select granted, start_at as "startAt", interval_s as "intervalS", park_at as "parkAt", reason, credit
       from destination_grant(${r.key}, ${new Date(at)}, ${r.policy.messages_per_minute}::int, ${n}::int, ${priority}::int,
         ${this.opts.maxWaitMs / 1000}::float8, ${SPREAD_S}::float8)`;
     if (!row) throw new Error(`destination_grant returned nothing for ${r.key}`);
-    const admission: Admission = { granted: row.granted, startMs: row.startAt?.getTime() ?? at, intervalMs: row.intervalS * 1000 };
+    const paced = !row.credit && (r.policy.messages_per_minute !== null || this.known.get(r.key)?.slowed === true);
+    const admission: Admission = { granted: row.granted, startMs: row.startAt?.getTime() ?? at, intervalMs: row.intervalS * 1000, paced };
     if (row.parkAt && row.reason) admission.park = { until: row.parkAt, reason: REASONS[row.reason] ?? "shaped" };
     return admission;
   }

@@ -2,6 +2,7 @@
 // destination's servers in order, send one transaction (per recipient chunk), and
 // report each recipient's outcome as a value.
 import type SMTPConnection from "nodemailer/lib/smtp-connection";
+import { nowMs } from "../clock.ts";
 import { BusyError, SlotLeaseError, type Budget, ConnectError, type ConnectionPool, type ConnectionTls, type Lease } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import { enhancedOf, kindOfCode, type Outcome } from "./outcome.ts";
@@ -23,6 +24,17 @@ export interface AttemptInput {
   maxRecipientsPerTransaction: number;
   /** The destination policy's connection bounds (src/delivery/shaper.ts); without: the pool's per-address default. */
   budget?: Budget;
+  /**
+   * A paced transaction's slot (nowMs): the connection is found first, then the
+   * transaction waits for its moment, so that getting a connection does not make it late.
+   */
+  notBefore?: number;
+  /**
+   * The latest moment it may begin: one whose connection came later sends nothing and
+   * returns `shaped`, to ask for a new slot (shaped-attempt.ts). Sent that late, it would
+   * go out together with the budget's next slots, faster than the rate.
+   */
+  startBy?: number;
 }
 
 type SmtpError = Error & { code?: string; response?: string; responseCode?: number; command?: string };
@@ -44,7 +56,7 @@ async function attemptChunk(pool: ConnectionPool, input: AttemptInput, rcpts: st
     if ("outcomes" in tried) return tried.outcomes;
     last = tried.failed;
     if (last.kind === "bounced") break; // a 5xx greeting is this server's final word
-    if (last.service === "destination_busy") break; // every server of the destination shares the budget
+    if (last.service === "destination_busy" || last.service === "shaped") break; // every server of the destination shares the budget
   }
   const fallback = last ?? service("connection_failed", null, null, null, "no destination server");
   return new Map(rcpts.map((r) => [r, fallback]));
@@ -63,6 +75,11 @@ async function sendVia(
       lease = await pool.acquire(target, input.tls, fresh, input.budget);
     } catch (err) {
       return { failed: connectFailure(err, target, input.tls) };
+    }
+    if (input.notBefore !== undefined) await sleepUntil(input.notBefore);
+    if (input.startBy !== undefined && nowMs() > input.startBy) {
+      pool.release(lease, false);
+      return { failed: service("shaped", target.host, target.ip, null, "its slot passed while it waited for a connection") };
     }
     const result = await send(lease, input, rcpts);
     pool.release(lease, "error" in result);
@@ -176,4 +193,9 @@ function isTlsStage(e: ConnectError): boolean {
 export function service(name: ServiceCode, mxHost: string | null, mxIp: string | null, tls: boolean | null, detail?: string): Outcome {
   const r = serviceReply(name, detail);
   return { kind: kindOfCode(r.code), code: r.code, enhanced: r.enhanced, response: r.response, source: "hikyaku", service: name, mxHost, mxIp, tls };
+}
+
+async function sleepUntil(ms: number): Promise<void> {
+  const wait = ms - nowMs();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
