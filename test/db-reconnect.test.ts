@@ -4,10 +4,12 @@
 // while requests keep arriving. postgres.js's own reconnect backoff grows with every
 // failed attempt of any of the pool's connections, to 10-20 s within a second's outage
 // under traffic; a request then waited that long for its refusal, or after the server
-// was back for its answer (a PostgreSQL restart held the API for 7-13 s).
+// was back for its answer (a PostgreSQL restart held the API for 7-13 s). And a server
+// that accepts connections without answering them (stalled) must cost a statement the
+// connect timeout, not the driver's 30 s.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { connect, type Db } from "../src/db/client.ts";
+import { CONNECT_TIMEOUT_S, connect, type Db } from "../src/db/client.ts";
 import { isDatabaseDown } from "../src/db/driver-faults.ts";
 import { testDatabase } from "./helpers/service.ts";
 import { startProxy, type TcpProxy } from "./helpers/tcp-proxy.ts";
@@ -65,4 +67,22 @@ test("while PostgreSQL is away each statement fails at once, and once it is back
   const waited = performance.now() - started;
   assert.equal(row?.ok, 1);
   assert.ok(waited < 3000, `the first statement after the server came back waited ${Math.round(waited)} ms`);
+});
+
+test("a server that accepts connections and never answers costs a statement the connect timeout, not the driver's 30 s", async () => {
+  await Promise.all(Array.from({ length: 5 }, () => db.sql`select 1`));
+  proxy.stall();
+  // The pool's connections have seen their close: the statement needs a new one.
+  await new Promise((r) => setTimeout(r, 300));
+  const started = performance.now();
+  const result = await Promise.allSettled([db.sql`select 1`]);
+  const waited = performance.now() - started;
+  await proxy.restore();
+  const [r] = result;
+  assert.equal(r?.status, "rejected", "nothing answers while the server hangs");
+  if (r?.status === "rejected") assert.ok(isDatabaseDown(r.reason), `a refusal that reads as the database being down: ${r.reason?.code} ${r.reason?.message}`);
+  // CONNECT_TIMEOUT_S (5 s), with room for a loaded machine; the driver's default held it 30 s.
+  assert.ok(waited < (CONNECT_TIMEOUT_S + 3) * 1000, `the statement waited ${Math.round(waited)} ms for its refusal`);
+  const [row] = await db.sql<{ ok: number }[]>`select 1 as ok`;
+  assert.equal(row?.ok, 1);
 });

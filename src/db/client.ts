@@ -33,6 +33,15 @@ export function reconnectDelay(failures: number): number {
   return Math.min(0.05 * failures, 0.5);
 }
 
+/**
+ * Seconds a connection may take to become ready. The driver's default is 30: a server
+ * that accepted connections without answering them (PostgreSQL killed and restarting,
+ * under a storm of relay sessions) left SMTP clients 30 s without a reply to their
+ * message, and the intake behind that statement waiting with them. Ready takes
+ * milliseconds on loopback and well under a second to a managed server over TLS.
+ */
+export const CONNECT_TIMEOUT_S = 5;
+
 export function connect(url: string, opts: { max?: number } = {}): Db {
   const options = {
     onnotice: () => {},
@@ -40,6 +49,7 @@ export function connect(url: string, opts: { max?: number } = {}): Db {
     transform: { undefined: null },
     connection: { application_name: "hikyaku" },
     backoff: reconnectDelay,
+    connect_timeout: CONNECT_TIMEOUT_S,
   };
   const open = () => {
     const sql = postgres(url, { ...options, max: opts.max ?? 20 });

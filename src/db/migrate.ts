@@ -6,6 +6,7 @@ import { migrate as drizzleMigrate } from "drizzle-orm/postgres-js/migrator";
 import { Logger, runMigrations } from "graphile-worker";
 import { log } from "../logger.ts";
 import type { Db } from "./client.ts";
+import { jobsPool } from "./jobs-pool.ts";
 
 const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../drizzle");
 const LOCK = 7_311_2025;
@@ -15,7 +16,12 @@ export async function migrate(db: Db, url: string): Promise<void> {
   try {
     await conn`select pg_advisory_lock(${LOCK})`;
     await drizzleMigrate(db.orm, { migrationsFolder });
-    await runMigrations({ connectionString: url, logger: silentLogger });
+    const pgPool = jobsPool(url, 1);
+    try {
+      await runMigrations({ pgPool, logger: silentLogger });
+    } finally {
+      await pgPool.end().catch(() => {});
+    }
   } finally {
     await conn`select pg_advisory_unlock(${LOCK})`.catch(() => {});
     conn.release();

@@ -4,6 +4,7 @@ import { EventEmitter } from "node:events";
 import { run, type Runner, type Task, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
+import { jobsPool } from "../db/jobs-pool.ts";
 import { workerLogger } from "../db/migrate.ts";
 import { log } from "../logger.ts";
 import { loadExtraCas, trustedCas } from "../net/outbound-trust.ts";
@@ -96,7 +97,10 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
   const startRunner = async (): Promise<Runner> => {
     const events: WorkerEvents = new EventEmitter();
     events.on("pool:create", ({ workerPool }) => poolIds.add(workerPool.id));
-    return run({
+    const pgPool = jobsPool(url, Math.min(concurrency + 4, 40));
+    const ended = () => void pgPool.end().catch(() => {});
+    const runner = await run({
+      pgPool,
       taskList,
       crontab: crontab.join("\n"),
       events,
@@ -104,9 +108,7 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
       logger: workerLogger,
       preset: {
         worker: {
-          connectionString: url,
           concurrentJobs: concurrency,
-          maxPoolSize: Math.min(concurrency + 4, 40),
           pollInterval: 1000,
           // Batch job fetches, except for a tiny worker where strict priority matters more.
           ...(concurrency >= 4 ? { localQueue: { size: concurrency, ttl: 30_000 } } : {}),
@@ -114,7 +116,13 @@ export async function startWorker(config: Config, db: Db, url: string): Promise<
           failJobBatchDelay: 5,
         },
       },
+    }).catch((err: unknown) => {
+      ended();
+      throw err;
     });
+    // The pool is ours to end: once this runner has stopped, for good or to be replaced.
+    runner.promise.then(ended, ended);
+    return runner;
   };
   const runner = await keepRunning(startRunner, poolIds);
   const heartbeat = startHeartbeat(db, poolIds, config.HIKYAKU_HEARTBEAT_SECONDS);

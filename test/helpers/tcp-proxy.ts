@@ -1,11 +1,13 @@
 // A TCP relay on loopback in front of a real server, which a test can cut (every
-// connection dropped, new ones refused) and restore on the same port: a database that
-// goes away and comes back, without stopping the shared test PostgreSQL.
+// connection dropped, new ones refused), stall (every connection dropped, new ones
+// accepted and never answered) and restore on the same port: a database that goes away,
+// or hangs, and comes back, without stopping the shared test PostgreSQL.
 import net from "node:net";
 
 export interface TcpProxy {
   port: number;
   cut(): Promise<void>;
+  stall(): void;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
@@ -13,9 +15,16 @@ export interface TcpProxy {
 export async function startProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
+  let stalled = false;
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
       const s = net.createServer((client) => {
+        if (stalled) {
+          sockets.add(client);
+          client.on("error", () => {});
+          client.on("close", () => sockets.delete(client));
+          return;
+        }
         const upstream = net.connect(target);
         for (const [a, b] of [
           [client, upstream],
@@ -43,5 +52,13 @@ export async function startProxy(target: { host: string; port: number }): Promis
     for (const sock of sockets) sock.destroy();
     if (s) await new Promise<void>((r) => s.close(() => r()));
   };
-  return { port, cut, restore: async () => void (await listen(port)), close: cut };
+  const stall = () => {
+    stalled = true;
+    for (const sock of sockets) sock.destroy();
+  };
+  const restore = async () => {
+    stalled = false;
+    if (!server) await listen(port);
+  };
+  return { port, cut, stall, restore, close: cut };
 }
