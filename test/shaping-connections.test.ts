@@ -59,6 +59,17 @@ after(async () => {
   await dns?.close();
 });
 
+/** n messages, one each to <local>0@domain, <local>1@domain, …; their ids. */
+async function postMany(n: number, local: string, domain: string, subject: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `${local}${i}@${domain}`, subject, text: `${i}` });
+    assert.equal(r.status, 202);
+    ids.push(r.body.id);
+  }
+  return ids;
+}
+
 const ofSubject = (s: Sink, subject: string) => s.messages.filter((m) => m.raw.toString().includes(`Subject: ${subject}\r\n`));
 
 test("recipients_per_transaction: 7 recipients go in transactions of 3, 3 and 1", async () => {
@@ -77,12 +88,7 @@ test("recipients_per_transaction: 7 recipients go in transactions of 3, 3 and 1"
 });
 
 test("several messages over one connection, and at most messages_per_connection on each", async () => {
-  const ids: string[] = [];
-  for (let i = 0; i < 10; i++) {
-    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `q${i}@reuse.test`, subject: "reuse", text: `${i}` });
-    assert.equal(r.status, 202);
-    ids.push(r.body.id);
-  }
+  await postMany(10, "q", "reuse.test", "reuse");
   await eventually(async () => ofSubject(sink, "reuse").length === 10, "10 messages at the sink");
   const perSession = new Map<string, number>();
   for (const m of ofSubject(sink, "reuse")) perSession.set(m.session, (perSession.get(m.session) ?? 0) + 1);
@@ -121,12 +127,7 @@ test("a destination that drops a reused connection costs a reconnect, not a fail
 });
 
 test("a rate holds at the destination when its connections are slow to open: slots that passed while waiting are not sent in a bunch", async () => {
-  const ids: string[] = [];
-  for (let i = 0; i < 8; i++) {
-    const r = await hk.api("POST", "/v1/messages", { from: "a@shop.test", to: `s${i}@slow.test`, subject: "slow", text: `${i}` });
-    assert.equal(r.status, 202);
-    ids.push(r.body.id);
-  }
+  const ids = await postMany(8, "s", "slow.test", "slow");
   await slowSink.waitFor(8, 30_000);
   const times = slowSink.messages.map((m) => m.receivedAt);
   const first = Math.min(...times);

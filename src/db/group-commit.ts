@@ -12,6 +12,13 @@ export interface GroupCommitOptions<I> {
   weight?: (item: I) => number;
   /** A batch stops growing at this total weight; a heavier item still goes, alone. */
   maxWeight: number;
+  /**
+   * While busy (the statement before carried more than one item), a batch of fewer than
+   * `lingerItems` waits up to this many ms for more before it goes. A lone item on a
+   * quiet service still goes at once. Unset: never waits.
+   */
+  lingerMs?: number;
+  lingerItems?: number;
 }
 
 interface Waiting<I, O> {
@@ -23,6 +30,8 @@ interface Waiting<I, O> {
 export class GroupCommit<I, O> {
   private queue: Waiting<I, O>[] = [];
   private inFlight = 0;
+  private lastBatch = 0;
+  private linger: NodeJS.Timeout | undefined;
 
   /** `write` must answer one result per item, in order. */
   constructor(
@@ -37,9 +46,20 @@ export class GroupCommit<I, O> {
     });
   }
 
-  private pump(): void {
+  private pump(lingered = false): void {
     const weight = this.opts.weight ?? (() => 1);
     while (this.inFlight < (this.opts.maxInFlight ?? 2) && this.queue.length > 0) {
+      const { lingerMs, lingerItems = 16 } = this.opts;
+      if (lingerMs && !lingered && this.lastBatch > 1 && this.queue.length < lingerItems) {
+        this.linger ??= setTimeout(() => {
+          this.linger = undefined;
+          this.pump(true);
+        }, lingerMs);
+        return;
+      }
+      clearTimeout(this.linger);
+      this.linger = undefined;
+      lingered = false;
       let total = 0;
       let n = 0;
       for (const w of this.queue) {
@@ -49,6 +69,7 @@ export class GroupCommit<I, O> {
         n++;
       }
       const batch = this.queue.splice(0, n);
+      this.lastBatch = n;
       this.inFlight++;
       void this.run(batch).finally(() => {
         this.inFlight--;

@@ -74,8 +74,8 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
       audit: input.audit,
       maxRecipientsPerTransaction: size,
       budget: shaper.budget(policy),
-      // (a burst's slot may lie before the question: it was due when asked)
       notBefore: slotAt,
+      // (a burst's slot may lie before the question: it was due when asked)
       ...(admission.paced ? { startBy: Math.max(slotAt, askedAt) + Math.max(admission.intervalMs / 2, LATE_MIN_MS) } : {}),
     });
     if (chunk.every((r) => got.get(r)?.service === "shaped")) {
