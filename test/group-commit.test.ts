@@ -22,7 +22,7 @@ const turn = () => new Promise((r) => setImmediate(r));
 
 test("a lone item goes at once; while busy, a small batch lingers for more and then goes together", async () => {
   const w = writer();
-  const group = new GroupCommit(w.write, { maxWeight: 100, maxInFlight: 1, lingerMs: 30, lingerItems: 4 });
+  const group = new GroupCommit(w.write, { maxWeight: 100, maxInFlight: 1, lingerMs: 200, lingerItems: 4 });
   const a = group.add("a");
   await turn();
   assert.deepEqual(
@@ -44,7 +44,7 @@ test("a lone item goes at once; while busy, a small batch lingers for more and t
   // Busy (two in the last statement) and one waiting: it lingers.
   assert.equal(w.calls.length, 2, "d waits for company");
   const e = group.add("e");
-  await new Promise((r) => setTimeout(r, 60));
+  await new Promise((r) => setTimeout(r, 400));
   assert.deepEqual(w.calls[2]?.items, ["d", "e"], "after the linger, what arrived meanwhile goes together");
   w.calls[2]?.done();
   assert.deepEqual(await Promise.all([d, e]), ["d!", "e!"]);
@@ -74,6 +74,25 @@ test("without lingerMs nothing ever waits", async () => {
   await Promise.all(first);
   await turn();
   assert.deepEqual(w.calls[2]?.items, ["d"], "after a statement of two, the next goes at once");
+  w.calls[2]?.done();
+  assert.equal(await d, "d!");
+});
+
+test("after a quiet spell the first lone item goes at once, though the last statement carried several", async () => {
+  const w = writer();
+  const group = new GroupCommit(w.write, { maxWeight: 100, maxInFlight: 1, lingerMs: 20 });
+  const first = [group.add("a"), group.add("b"), group.add("c")];
+  await turn();
+  w.calls[0]?.done();
+  await turn();
+  assert.deepEqual(w.calls[1]?.items, ["b", "c"]);
+  w.calls[1]?.done();
+  await Promise.all(first);
+  // Ten lingers and more without a statement: quiet.
+  await new Promise((r) => setTimeout(r, 300));
+  const d = group.add("d");
+  await turn();
+  assert.deepEqual(w.calls[2]?.items, ["d"], "quiet again: no wait");
   w.calls[2]?.done();
   assert.equal(await d, "d!");
 });

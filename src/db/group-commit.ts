@@ -13,9 +13,9 @@ export interface GroupCommitOptions<I> {
   /** A batch stops growing at this total weight; a heavier item still goes, alone. */
   maxWeight: number;
   /**
-   * While busy (the statement before carried more than one item), a batch of fewer than
-   * `lingerItems` waits up to this many ms for more before it goes. A lone item on a
-   * quiet service still goes at once. Unset: never waits.
+   * While busy (the statement before carried more than one item, and ended less than ten
+   * lingers ago), a batch of fewer than `lingerItems` waits up to this many ms for more
+   * before it goes. A lone item on a quiet service still goes at once. Unset: never waits.
    */
   lingerMs?: number;
   lingerItems?: number;
@@ -31,6 +31,7 @@ export class GroupCommit<I, O> {
   private queue: Waiting<I, O>[] = [];
   private inFlight = 0;
   private lastBatch = 0;
+  private lastEnded = 0;
   private linger: NodeJS.Timeout | undefined;
 
   /** `write` must answer one result per item, in order. */
@@ -50,7 +51,8 @@ export class GroupCommit<I, O> {
     const weight = this.opts.weight ?? (() => 1);
     while (this.inFlight < (this.opts.maxInFlight ?? 2) && this.queue.length > 0) {
       const { lingerMs, lingerItems = 16 } = this.opts;
-      if (lingerMs && !lingered && this.lastBatch > 1 && this.queue.length < lingerItems) {
+      const busy = this.lastBatch > 1 && (this.inFlight > 0 || performance.now() - this.lastEnded < 10 * (lingerMs ?? 0));
+      if (lingerMs && !lingered && busy && this.queue.length < lingerItems) {
         this.linger ??= setTimeout(() => {
           this.linger = undefined;
           this.pump(true);
@@ -73,6 +75,7 @@ export class GroupCommit<I, O> {
       this.inFlight++;
       void this.run(batch).finally(() => {
         this.inFlight--;
+        this.lastEnded = performance.now();
         this.pump();
       });
     }

@@ -270,6 +270,24 @@ export class ConnectionPool {
   }
 
   /**
+   * Returns a connection that a transaction took and did not use (its slot passed while
+   * it waited, shaped-attempt.ts): idle again at once, not counted as one of its
+   * transactions nor in how long transactions hold one.
+   */
+  putBack(lease: Lease): void {
+    const g = this.groups.get(lease.budget);
+    g?.inUse.delete(lease);
+    if (lease.broken || this.closed || !g) this.discard(lease, "close");
+    else if (lease.retire) this.discard(lease, "quit");
+    else this.keep(lease);
+  }
+
+  /** Its transaction begins now (after waiting for its slot on the connection): how long it holds the connection counts from here. */
+  begin(lease: Lease): void {
+    lease.usedAt = Date.now();
+  }
+
+  /**
    * Returns a connection after a transaction, to be reused; closed when broken, and quit
    * when it has carried its budget's messages_per_connection or another process wants its
    * slot. A transaction the server refused is ended with RSET first; after a completed one

@@ -42,12 +42,15 @@ export interface ShapedResult {
 const BUSY_MS = 1000;
 /**
  * How late a paced transaction may begin: half its interval, and at least this. Later
- * (it waited for a connection, or the process was starved), it goes back for a new slot
- * rather than go out on the heels of the next one; after MAX_LATE such returns in one
- * run, the rest parks.
+ * (it waited for a connection, or the process was starved) it sends nothing: its slot is
+ * lost, and it takes the next one of its grant, or asks for a new one. Sent that late it
+ * would go out on the heels of the next slot's transaction, faster than the rate. After
+ * MAX_LATE lost slots in one run, the rest parks for an interval.
  */
 const LATE_MIN_MS = 200;
-const MAX_LATE = 2;
+const MAX_LATE = 3;
+/** A paced transaction looks for its connection this long before its slot (at most one interval). */
+const LEAD_MAX_MS = 250;
 
 export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy: ResolvedPolicy, input: ShapedInput): Promise<ShapedResult> {
   const size = policy.policy.recipients_per_transaction;
@@ -57,14 +60,30 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
   const parks: Park[] = [];
   let askedAt = nowMs();
   let admission: Admission | undefined = await shaper.admit(policy, chunks.length, input.priority);
-  /** Chunks done (sent, or parked as busy), and how many of them the current admission has seen. */
+  /** Chunks done (sent, or parked as busy); slots of the current admission used (sent or lost); slots lost. */
   let sentChunks = 0;
-  let admitted = 0;
+  let used = 0;
   let late = 0;
+  /** When this run's previous transaction ended: going out after it is not a bunch. */
+  let readyAt = askedAt;
   let blocked: { reason: ParkReason; until: Date } | undefined;
-  while (admission && admitted < admission.granted && !blocked) {
+  while (admission && sentChunks < chunks.length && !blocked) {
+    if (used >= admission.granted) {
+      // A lost slot left a chunk without one, and the grant had room for all: ask again.
+      if (late === 0 || admission.park) break;
+      askedAt = nowMs();
+      admission = await shaper.admit(policy, chunks.length - sentChunks, input.priority).catch((err: unknown) => {
+        log.warn("destination shaping could not grant a new slot", { key: policy.key, err: err as Error });
+        blocked = { reason: "shaped", until: new Date(nowMs() + BUSY_MS) };
+        return undefined;
+      });
+      used = 0;
+      continue;
+    }
     const chunk = chunks[sentChunks] ?? [];
-    const slotAt = admission.startMs + admitted * admission.intervalMs;
+    const slotAt = admission.startMs + used * admission.intervalMs;
+    const slack = Math.max(admission.intervalMs / 2, LATE_MIN_MS);
+    if (admission.paced) await sleepUntil(slotAt - Math.min(admission.intervalMs, LEAD_MAX_MS));
     const got = await attemptDomain(pool, {
       envelopeFrom: input.envelopeFrom,
       recipients: chunk,
@@ -76,25 +95,18 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
       budget: shaper.budget(policy),
       notBefore: slotAt,
       // (a burst's slot may lie before the question: it was due when asked)
-      ...(admission.paced ? { startBy: Math.max(slotAt, askedAt) + Math.max(admission.intervalMs / 2, LATE_MIN_MS) } : {}),
+      ...(admission.paced ? { startBy: Math.max(slotAt, askedAt, readyAt) + slack } : {}),
     });
+    used++;
     if (chunk.every((r) => got.get(r)?.service === "shaped")) {
-      // Its slot passed while it waited: the rest asks again (its slot is lost, not sent late).
-      if (++late > MAX_LATE) {
-        admission = undefined;
-        break;
+      // Its slot passed while it waited: lost, not sent late.
+      if (++late >= MAX_LATE) {
+        blocked = { reason: "shaped", until: new Date(nowMs() + Math.max(admission.intervalMs, BUSY_MS)) };
       }
-      askedAt = nowMs();
-      admission = await shaper.admit(policy, chunks.length - sentChunks, input.priority).catch((err: unknown) => {
-        log.warn("destination shaping could not grant a new slot", { key: policy.key, err: err as Error });
-        blocked = { reason: "shaped", until: new Date(nowMs() + BUSY_MS) };
-        return undefined;
-      });
-      admitted = 0;
       continue;
     }
     sentChunks++;
-    admitted++;
+    readyAt = nowMs();
     const busy = chunk.filter((r) => got.get(r)?.service === "destination_busy");
     // Parked because no connection was free: back when one likely is (ConnectionPool.busyDelayMs).
     if (busy.length > 0) parks.push({ recipients: busy, reason: "destination_busy", until: new Date(nowMs() + pool.busyDelayMs(shaper.budget(policy).key)) });
@@ -113,8 +125,13 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
   const rest = chunks.slice(sentChunks).flat();
   if (rest.length === 0) return { outcomes, parks };
   // After a slow-down reply or a suspension, the rest queues behind the budget's other parked work.
-  const again = blocked ? await shaper.admit(policy, chunks.length - sentChunks, input.priority).catch(() => undefined) : admission;
+  const again = blocked && late < MAX_LATE ? await shaper.admit(policy, chunks.length - sentChunks, input.priority).catch(() => undefined) : admission;
   const park = again?.park ?? (blocked ? { until: blocked.until, reason: blocked.reason } : { until: new Date(nowMs()), reason: "shaped" as const });
   parks.push({ recipients: rest, ...park });
   return { outcomes, parks };
+}
+
+async function sleepUntil(ms: number): Promise<void> {
+  const wait = ms - nowMs();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }

@@ -76,9 +76,12 @@ async function sendVia(
     } catch (err) {
       return { failed: connectFailure(err, target, input.tls) };
     }
-    if (input.notBefore !== undefined) await sleepUntil(input.notBefore);
+    if (input.notBefore !== undefined) {
+      await sleepUntil(input.notBefore);
+      pool.begin(lease);
+    }
     if (input.startBy !== undefined && nowMs() > input.startBy) {
-      pool.release(lease, false);
+      pool.putBack(lease);
       return { failed: service("shaped", target.host, target.ip, null, "its slot passed while it waited for a connection") };
     }
     const result = await send(lease, input, rcpts);

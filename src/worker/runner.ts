@@ -184,6 +184,8 @@ async function keepRunning(start: () => Promise<Runner>, poolIds: Set<string>): 
       if (stopping) return;
       start().then(
         (next) => {
+          // Asked to stop while it was starting: stop it too (stop() had only the old one).
+          if (stopping) return void next.stop().catch(() => {});
           current = next;
           watch(next);
         },
