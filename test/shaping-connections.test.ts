@@ -17,6 +17,7 @@ let sink: Sink;
 let dropSink: Sink;
 let dropped = 0;
 let slowSink: Sink;
+let slowOnceSink: Sink;
 
 before(async () => {
   const port = await freePort("127.0.0.2");
@@ -31,6 +32,7 @@ before(async () => {
   });
   // Greets 2.5 s after the connection: transactions wait that long for their first connections.
   slowSink = await startSink({ host: "127.0.0.4", port, starttls: false, greetingDelayMs: 2500 });
+  slowOnceSink = await startSink({ host: "127.0.0.5", port, starttls: false, greetingDelayMs: 2500 });
   const mx = (name: string, ip: string) => ({ [name]: { MX: [{ exchange: `mx.${name}`, priority: 10 }] }, [`mx.${name}`]: { A: [ip] } });
   dns = await startDns({
     ...mx("rcpt.test", "127.0.0.2"),
@@ -38,6 +40,7 @@ before(async () => {
     ...mx("idle.test", "127.0.0.2"),
     ...mx("drop.test", "127.0.0.3"),
     ...mx("slow.test", "127.0.0.4"),
+    ...mx("once.test", "127.0.0.5"),
   });
   world = await startWithPolicies(
     { HIKYAKU_DNS_SERVERS: dns.address, HIKYAKU_MX_PORT: String(port) },
@@ -46,6 +49,7 @@ before(async () => {
       "reuse.test": { max_connections: 1, messages_per_connection: 4 },
       "idle.test": { idle_close_seconds: 1 },
       "slow.test": { messages_per_minute: 120, max_connections: 2 },
+      "once.test": { messages_per_minute: 120, max_connections: 2, messages_per_connection: 1 },
     },
   );
   hk = world.hk;
@@ -56,6 +60,7 @@ after(async () => {
   await sink?.close();
   await dropSink?.close();
   await slowSink?.close();
+  await slowOnceSink?.close();
   await dns?.close();
 });
 
@@ -146,5 +151,20 @@ test("a rate holds at the destination when its connections are slow to open: slo
     const got = await eventsOf(hk.service.db, ids);
     return got.filter((e) => e.event === "delivered").length === 8 ? got : undefined;
   }, "8 delivered in the log");
+  assert.deepEqual([...new Set(evs.filter((e) => e.event === "delivered").map((e) => e.attempt))], [1], "each on its first attempt");
+});
+
+test("a connection opened for a slot that passed is kept for the next one, also when it may carry one message", async () => {
+  // Every new connection takes 2.5 s to greet, and each carries one message: had the
+  // unsent transaction counted as the connection's one, it would be quit unused, and
+  // every next try would wait for a new one and be late again.
+  const ids = await postMany(4, "o", "once.test", "once");
+  await slowOnceSink.waitFor(4, 40_000);
+  assert.ok(slowOnceSink.connections <= 6, `${slowOnceSink.connections} connections for 4 messages`);
+  assert.ok(slowOnceSink.peakConnections <= 2, `${slowOnceSink.peakConnections} connections at once`);
+  const evs = await eventually(async () => {
+    const got = await eventsOf(hk.service.db, ids);
+    return got.filter((e) => e.event === "delivered").length === 4 ? got : undefined;
+  }, "4 delivered in the log");
   assert.deepEqual([...new Set(evs.filter((e) => e.event === "delivered").map((e) => e.attempt))], [1], "each on its first attempt");
 });
