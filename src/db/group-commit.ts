@@ -47,12 +47,16 @@ export class GroupCommit<I, O> {
     });
   }
 
+  /** Busy: the last statement carried several items and is running, or ended within ten lingers. */
+  private busy(lingerMs: number): boolean {
+    return this.lastBatch > 1 && (this.inFlight > 0 || performance.now() - this.lastEnded < 10 * lingerMs);
+  }
+
   private pump(lingered = false): void {
     const weight = this.opts.weight ?? (() => 1);
+    const { lingerMs, lingerItems = 16 } = this.opts;
     while (this.inFlight < (this.opts.maxInFlight ?? 2) && this.queue.length > 0) {
-      const { lingerMs, lingerItems = 16 } = this.opts;
-      const busy = this.lastBatch > 1 && (this.inFlight > 0 || performance.now() - this.lastEnded < 10 * (lingerMs ?? 0));
-      if (lingerMs && !lingered && busy && this.queue.length < lingerItems) {
+      if (lingerMs && !lingered && this.queue.length < lingerItems && this.busy(lingerMs)) {
         this.linger ??= setTimeout(() => {
           this.linger = undefined;
           this.pump(true);
