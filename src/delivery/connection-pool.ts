@@ -277,9 +277,7 @@ export class ConnectionPool {
   putBack(lease: Lease): void {
     const g = this.groups.get(lease.budget);
     g?.inUse.delete(lease);
-    if (lease.broken || this.closed || !g) this.discard(lease, "close");
-    else if (lease.retire) this.discard(lease, "quit");
-    else this.keep(lease);
+    this.giveBack(lease, g, false);
   }
 
   /** Its transaction begins now (after waiting for its slot on the connection): how long it holds the connection counts from here. */
@@ -301,6 +299,11 @@ export class ConnectionPool {
       const took = Date.now() - lease.usedAt;
       g.holdMs = g.holdMs === undefined ? took : g.holdMs * 0.8 + took * 0.2;
     }
+    this.giveBack(lease, g, needsReset);
+  }
+
+  /** After a transaction, or none: closed when broken, quit when spent or wanted elsewhere, else idle (after RSET if asked). */
+  private giveBack(lease: Lease, g: Group | undefined, needsReset: boolean): void {
     if (lease.broken || this.closed || !g) {
       this.discard(lease, "close");
       return;

@@ -10,7 +10,7 @@ import type { Target } from "./destination.ts";
 import type { ResolvedPolicy } from "./destination-policy.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Admission, ParkReason, Shaper } from "./shaper.ts";
-import { type AttemptInput, attemptDomain } from "./smtp-attempt.ts";
+import { type AttemptInput, attemptDomain, sleepUntil } from "./smtp-attempt.ts";
 
 export interface ShapedInput {
   envelopeFrom: string;
@@ -129,9 +129,4 @@ export async function attemptShaped(shaper: Shaper, pool: ConnectionPool, policy
   const park = again?.park ?? (blocked ? { until: blocked.until, reason: blocked.reason } : { until: new Date(nowMs()), reason: "shaped" as const });
   parks.push({ recipients: rest, ...park });
   return { outcomes, parks };
-}
-
-async function sleepUntil(ms: number): Promise<void> {
-  const wait = ms - nowMs();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }

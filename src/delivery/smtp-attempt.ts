@@ -198,7 +198,8 @@ export function service(name: ServiceCode, mxHost: string | null, mxIp: string |
   return { kind: kindOfCode(r.code), code: r.code, enhanced: r.enhanced, response: r.response, source: "hikyaku", service: name, mxHost, mxIp, tls };
 }
 
-async function sleepUntil(ms: number): Promise<void> {
+/** Waits until the service's clock (nowMs) reads `ms`; at once if it has. */
+export async function sleepUntil(ms: number): Promise<void> {
   const wait = ms - nowMs();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 }
