@@ -19,35 +19,33 @@
 import type { Row } from "postgres";
 import type { Db, Sql } from "../db/client.ts";
 import { columns, logTable } from "./columns.ts";
-import { filters, type Query, timeRange, visible, withHorizon } from "./conditions.ts";
+import { type At, filters, horizon, type Query, timeRange, visible } from "./conditions.ts";
 import type { LogPosition } from "./cursor.ts";
 import type { LogFilter } from "./filter.ts";
-import { type TxRange, txRange } from "./tx-range.ts";
-
-interface At {
-  after?: LogPosition;
-  range?: TxRange;
-}
+import { txRange } from "./tx-range.ts";
 
 /** One page: the events after `after`, at most `limit` of them. */
 export async function selectPage(db: Db, f: LogFilter, o: { after?: LogPosition; limit: number }): Promise<Row[]> {
-  if (!f.since && !f.until) return await shaped(db.sql, f, { after: o.after }, o.limit);
+  // A first page is cut at the horizon, taken before (so below) the page's own snapshot.
+  const at: At = o.after ? { after: o.after } : { horizon: await horizon(db.sql) };
+  if (!f.since && !f.until) return await shaped(db.sql, f, at, o.limit);
   // The tx range and the page come from one snapshot, so no event of the time range can
   // lie outside the tx range the page reads.
   return db.sql.begin("isolation level repeatable read read only", async (tx) => {
     const sql = tx as unknown as Sql; // the same tagged template, inside the transaction
     const range = await txRange(sql, f);
-    return range.empty ? ([] as Row[]) : await shaped(sql, f, { after: o.after, range }, o.limit);
+    return range.empty ? ([] as Row[]) : await shaped(sql, f, { ...at, range }, o.limit);
   });
 }
 
 /** Every matching event (or the first `limit`), as a query to read through a cursor (the CSV export). */
 export async function selectAll(db: Db, f: LogFilter, limit?: number): Promise<{ query: Query }> {
-  if (!f.since && !f.until) return { query: shaped(db.sql, f, {}, limit) };
-  // An event committed between these two statements is one the export began too early
+  const at: At = { horizon: await horizon(db.sql) };
+  if (!f.since && !f.until) return { query: shaped(db.sql, f, at, limit) };
+  // An event committed between these statements is one the export began too early
   // to include, as if it had come a moment later.
   const range = await txRange(db.sql, f);
-  return { query: shaped(db.sql, f, range.empty ? {} : { range }, limit) };
+  return { query: shaped(db.sql, f, range.empty ? at : { ...at, range }, limit) };
 }
 
 function shaped(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
@@ -62,23 +60,19 @@ function ordered(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
     where ${visible(sql, f.accountId, at)} ${filters(sql, f, { event, timeAsFilter: Boolean(at.range) })}
     order by tx desc, id desc ${limitClause(sql, limit)}`;
   const events = f.type === "delivery" && f.events?.length ? [...new Set(f.events)] : [];
-  if (events.length <= 1) return withHorizon(sql, branch(events[0]), at.after);
+  if (events.length <= 1) return branch(events[0]);
   // One index range per event, merged: `event = any(...)` could not come out of the
   // (account_id, event, tx, id) index already in page order.
   const union = events.slice(1).reduce((all, e) => sql`${all} union all (${branch(e)})`, sql`(${branch(events[0])})`);
-  return withHorizon(sql, sql`select * from (${union}) e order by tx desc, id desc ${limitClause(sql, limit)}`, at.after);
+  return sql`select * from (${union}) e order by tx desc, id desc ${limitClause(sql, limit)}`;
 }
 
 function byTag(sql: Sql, f: LogFilter, at: At, limit?: number): Query {
-  return withHorizon(
-    sql,
-    sql`
+  return sql`
       select ${columns(sql, f, "e")}
       from delivery_event_tags t join delivery_events e on e.id = t.event_id
       where ${visible(sql, f.accountId, at, "t")} and t.tag = ${f.tag ?? ""}
         ${timeRange(sql, f, sql`t.created_at`, Boolean(at.range))}
         ${filters(sql, { ...f, since: undefined, until: undefined }, { alias: "e", tagDone: true })}
-      order by t.tx desc, t.event_id desc ${limitClause(sql, limit)}`,
-    at.after,
-  );
+      order by t.tx desc, t.event_id desc ${limitClause(sql, limit)}`;
 }
