@@ -2,11 +2,13 @@
 // `npm install && npm start` works on a fresh machine, as root too. Its cluster is
 // reused on the next start; a server left running by a killed start is stopped first;
 // a server that dies under the running service is started again.
+
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import postgres from "postgres";
 import { log } from "../logger.ts";
 import { clusterLocation } from "./cluster-location.ts";
@@ -200,5 +202,3 @@ async function ensureDatabase(base: string, database: string): Promise<void> {
     await admin.end();
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PgAccount } from "./pg-account.ts";
 import type { PgBinaries } from "./pg-binaries.ts";
 
@@ -175,5 +176,3 @@ function lastLines(text: string): string {
   const lines = text.trim().split("\n").filter(Boolean);
   return lines.slice(-3).join(" / ") || "no output";
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,11 +7,12 @@
 //   root (MTA-STS `enforce`, RFC 8461 §4.2).
 // Connections of different modes never share a pool entry, so a reused connection never
 // crosses policies.
+import { setTimeout as sleep } from "node:timers/promises";
 import tls from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import { trustedCas } from "../net/outbound-trust.ts";
-import { certificateError, handshakeError, isUpgrading, startTlsRefusalWatcher } from "./nodemailer-tls.ts";
 import type { Target } from "./destination.ts";
+import { certificateError, handshakeError, isUpgrading, startTlsRefusalWatcher } from "./nodemailer-tls.ts";
 
 export type ConnectionTls = "opportunistic" | "required" | "verified";
 
@@ -253,7 +254,7 @@ export class ConnectionPool {
         const idle = fresh ? undefined : this.takeIdle(g2, key);
         if (idle) return this.use(g2, idle);
         this.giveUpIdle(g2);
-        const handed = g2.open > 0 ? await this.wait(g2, key, Math.min(slotDeadline, g2.slotsFullUntil) - Date.now()) : await sleep(250);
+        const handed = g2.open > 0 ? await this.wait(g2, key, Math.min(slotDeadline, g2.slotsFullUntil) - Date.now()) : await sleep(250, undefined);
         if (handed) return this.use(this.group(b), handed);
         continue;
       }
@@ -649,5 +650,3 @@ export class ConnectionPool {
     });
   }
 }
-
-const sleep = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms));
