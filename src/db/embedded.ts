@@ -2,7 +2,6 @@
 // `npm install && npm start` works on a fresh machine, as root too. Its cluster is
 // reused on the next start; a server left running by a killed start is stopped first;
 // a server that dies under the running service is started again.
-
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
