@@ -30,8 +30,14 @@ after(async () => {
 const key = "slots-share.test";
 const budget = { key, maxConnections: 4, messagesPerConnection: Number.POSITIVE_INFINITY, idleMs: 10_000 };
 
-function worker(name: string) {
+function worker(name: string, b: typeof budget = budget) {
   const slots = new ConnectionSlots(hk.service.db, 60_000);
+  let asked = 0;
+  const acquire = slots.acquire.bind(slots);
+  slots.acquire = (...args) => {
+    asked++;
+    return acquire(...args);
+  };
   const pool = new ConnectionPool({ heloName: "hikyaku.test", timeoutMs: 10_000, slots });
   let n = 0;
   const send = (): Promise<Outcome | undefined> => {
@@ -43,20 +49,22 @@ function worker(name: string) {
       targets: [{ host: "mx.dest.test", ip: sink.host, port: sink.port }],
       tls: "opportunistic",
       maxRecipientsPerTransaction: 100,
-      budget,
+      budget: b,
     }).then((m) => m.get(rcpt));
   };
   const tick = async () => {
     for (const request of await slots.renew(3000)) pool.handBack(request);
   };
-  const held = () => pool.openConnections().get(key) ?? 0;
+  const held = () => pool.openConnections().get(b.key) ?? 0;
   /** The slots this worker leases in the database now: its connections, as every process counts them. */
   const leased = async () =>
     (
       await hk.service.db.sql<{ n: number }[]>`
-      select count(*)::int as n from destination_connections where key = ${key} and holder = ${slots.holder} and expires_at > now()`
+      select count(*)::int as n from destination_connections where key = ${b.key} and holder = ${slots.holder} and expires_at > now()`
     )[0]?.n ?? 0;
-  return { pool, send, tick, held, leased, slots };
+  /** Slot queries this worker has made so far. */
+  const asks = () => asked;
+  return { pool, send, tick, held, leased, slots, asks, budget: b };
 }
 
 type Worker = ReturnType<typeof worker>;
@@ -65,10 +73,10 @@ type Worker = ReturnType<typeof worker>;
  * The two workers' renewals each second, as the shaper's tick does, and their streams of
  * transactions; stop() ends the streams, closes both pools and frees the test's slots.
  */
-function sharing(a: Worker, b: Worker) {
+function sharing(a: Worker, b: Worker, streams = 12) {
   let running = true;
   let ticked: () => void = () => {};
-  const streams: Promise<void>[] = [];
+  const running_: Promise<void>[] = [];
   const ticker = (async () => {
     while (running) {
       await new Promise((r) => setTimeout(r, 1000));
@@ -77,7 +85,7 @@ function sharing(a: Worker, b: Worker) {
     }
   })();
   const stream = (w: Worker, n: number, outcomes: (Outcome | undefined)[]) => {
-    streams.push(
+    running_.push(
       ...Array.from({ length: n }, async () => {
         while (running) outcomes.push(await w.send());
       }),
@@ -86,12 +94,12 @@ function sharing(a: Worker, b: Worker) {
   return {
     /** `n` transactions in a row from `w`, at all times until stop(). */
     stream,
-    /** 12 transactions in a row from `w` at all times, once it holds every slot. */
+    /** `streams` transactions in a row from `w` at all times, once it holds every slot. */
     async fillWith(w: Worker, outcomes: (Outcome | undefined)[]) {
-      stream(w, 12, outcomes);
+      stream(w, streams, outcomes);
       const deadline = Date.now() + 10_000;
-      while (w.held() < budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(w.held(), budget.maxConnections, "the first worker holds every slot");
+      while (w.held() < w.budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(w.held(), w.budget.maxConnections, "the first worker holds every slot");
     },
     /** Settles right after the next round of renewals. */
     nextTick: () =>
@@ -100,10 +108,10 @@ function sharing(a: Worker, b: Worker) {
       }),
     async stop() {
       running = false;
-      await Promise.all([...streams, ticker]);
+      await Promise.all([...running_, ticker]);
       a.pool.close();
       b.pool.close();
-      await hk.service.db.sql`delete from destination_connections where key = ${key}`;
+      await hk.service.db.sql`delete from destination_connections where key = ${a.budget.key}`;
     },
   };
 }
@@ -157,6 +165,32 @@ test("two workers that both stay busy settle at a fair share each and stop passi
       shares.every((s) => s === "2/2"),
       `shares stayed 2/2: ${[...new Set(shares)].join(", ")}`,
     );
+  } finally {
+    await shared.stop();
+  }
+  assert.deepEqual(notDelivered(outcomes), [], "every transaction delivered");
+});
+
+test("busy workers at a fair share look for a free slot a few times a second, not once per waiting transaction", async () => {
+  // 8 slots, 16 transactions a worker: 4 connections each, 12 transactions waiting in each.
+  const wide = { ...budget, key: "slots-share-asks.test", maxConnections: 8 };
+  const a = worker("s", wide);
+  const b = worker("t", wide);
+  const shared = sharing(a, b, 16);
+  const outcomes: (Outcome | undefined)[] = [];
+  try {
+    await shared.fillWith(a, outcomes);
+    shared.stream(b, 16, outcomes);
+    const share = async () => `${await a.leased()}/${await b.leased()}`;
+    const settle = Date.now() + 12_000;
+    while ((await share()) !== "4/4" && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await share(), "4/4", "each worker leases half of the 8 slots");
+    const before = a.asks() + b.asks();
+    await new Promise((r) => setTimeout(r, 2000));
+    const asks = a.asks() + b.asks() - before;
+    // Every slot is held, so each worker believes so for 100 ms and then one of its
+    // transactions asks again: about 20 a second for the two, with room for a slow machine.
+    assert.ok(asks <= 60, `slot queries in 2 s by the two workers: ${asks}`);
   } finally {
     await shared.stop();
   }

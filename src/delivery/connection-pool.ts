@@ -145,6 +145,8 @@ interface Group {
   handingBackUntil: number;
   /** Of `open`, the ones still asking the database for a slot: not connections yet. */
   asking: number;
+  /** A transaction is asking again after every slot was found held; the others await its answer. */
+  probing: boolean;
 }
 
 /** How long slots given back to another process are left to it (longer than its 250 ms look-again sleep). */
@@ -223,13 +225,18 @@ export class ConnectionPool {
         if (handed) return this.use(g, handed);
         continue;
       }
-      if (g.open > 0 && Date.now() < g.slotsFullUntil) {
+      if (g.open > 0 && (Date.now() < g.slotsFullUntil || g.probing)) {
         slotDeadline ??= Date.now() + SLOT_WAIT_MS;
         if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
-        const handed = await this.wait(g, key, Math.min(slotDeadline, g.slotsFullUntil) - Date.now());
+        const until = g.probing ? Date.now() + SLOTS_FULL_MS : g.slotsFullUntil;
+        const handed = await this.wait(g, key, Math.min(slotDeadline, until) - Date.now());
         if (handed) return this.use(this.group(b), handed);
         continue;
       }
+      // After every slot was found held, one transaction looks again for the group; the
+      // others wait for its answer (or a connection of ours) rather than all asking at once.
+      const probe = g.open > 0 && g.slotsFullUntil !== 0;
+      if (probe) g.probing = true;
       g.open++;
       g.asking++;
       let slot: number | undefined;
@@ -237,10 +244,12 @@ export class ConnectionPool {
         slot = this.opts.slots && budget ? await this.opts.slots.acquire(b.key, b.maxConnections) : 0;
       } catch (err) {
         g.asking--;
+        if (probe) this.probed(g, false);
         this.freed(g, undefined);
         throw new SlotLeaseError(b.key, b.maxConnections, err);
       }
       g.asking--;
+      if (probe) this.probed(g, slot !== undefined);
       if (slot === undefined) {
         // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
         this.unreserve(g);
@@ -399,7 +408,7 @@ export class ConnectionPool {
   private group(budget: Budget): Group {
     let g = this.groups.get(budget.key);
     if (!g) {
-      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0, handingBackUntil: 0, asking: 0 };
+      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0, handingBackUntil: 0, asking: 0, probing: false };
       this.groups.set(budget.key, g);
     }
     g.budget = budget; // the policy may have changed since
@@ -531,6 +540,17 @@ export class ConnectionPool {
     }
     g.open--;
     this.forgetIfUnused(g);
+  }
+
+  /** The probe's answer: with a slot, more may be free, so the waiting transactions look at once. */
+  private probed(g: Group, gotSlot: boolean): void {
+    g.probing = false;
+    if (!gotSlot) return;
+    if (Date.now() >= g.handingBackUntil) g.slotsFullUntil = 0;
+    for (const waiter of g.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(undefined);
+    }
   }
 
   /** One connection fewer: its slot goes back, and a waiter may open its own now. */
