@@ -408,7 +408,19 @@ export class ConnectionPool {
   private group(budget: Budget): Group {
     let g = this.groups.get(budget.key);
     if (!g) {
-      g = { budget, open: 0, inUse: new Set(), idle: [], waiters: [], holdMs: undefined, busyHorizon: 0, slotsFullUntil: 0, handingBackUntil: 0, asking: 0, probing: false };
+      g = {
+        budget,
+        open: 0,
+        inUse: new Set(),
+        idle: [],
+        waiters: [],
+        holdMs: undefined,
+        busyHorizon: 0,
+        slotsFullUntil: 0,
+        handingBackUntil: 0,
+        asking: 0,
+        probing: false,
+      };
       this.groups.set(budget.key, g);
     }
     g.budget = budget; // the policy may have changed since
