@@ -101,6 +101,17 @@ function sharing(a: Worker, b: Worker, streams = 12) {
       while (w.held() < w.budget.maxConnections && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.equal(w.held(), w.budget.maxConnections, "the first worker holds every slot");
     },
+    /** "a/b": the slots each worker leases in the database now. */
+    share: async () => `${await a.leased()}/${await b.leased()}`,
+    /** Both workers busy (`a` first, holding every slot), until each leases half of the slots (within `ms`). */
+    async evenShares(outcomes: (Outcome | undefined)[], ms: number) {
+      await this.fillWith(a, outcomes);
+      stream(b, streams, outcomes);
+      const half = a.budget.maxConnections / 2;
+      const deadline = Date.now() + ms;
+      while ((await this.share()) !== `${half}/${half}` && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await this.share(), `${half}/${half}`, `each worker leases half of the ${a.budget.maxConnections} slots`);
+    },
     /** Settles right after the next round of renewals. */
     nextTick: () =>
       new Promise<void>((r) => {
@@ -147,18 +158,13 @@ test("two workers that both stay busy settle at a fair share each and stop passi
   const shared = sharing(a, b);
   const outcomes: (Outcome | undefined)[] = [];
   try {
-    await shared.fillWith(a, outcomes);
-    shared.stream(b, 12, outcomes);
     // Let the shares even out (a quarter a second from 4 to 2), then watch for three seconds.
-    const share = async () => `${await a.leased()}/${await b.leased()}`;
-    const settle = Date.now() + 8000;
-    while ((await share()) !== "2/2" && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(await share(), "2/2", "each worker leases half of the 4 slots");
+    await shared.evenShares(outcomes, 8000);
     const opened = sink.connections;
     const shares: string[] = [];
     for (let i = 0; i < 30; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      shares.push(await share());
+      shares.push(await shared.share());
     }
     assert.equal(sink.connections - opened, 0, `no connection was opened again once the shares were even (shares seen: ${[...new Set(shares)].join(", ")})`);
     assert.ok(
@@ -179,12 +185,7 @@ test("busy workers at a fair share look for a free slot a few times a second, no
   const shared = sharing(a, b, 16);
   const outcomes: (Outcome | undefined)[] = [];
   try {
-    await shared.fillWith(a, outcomes);
-    shared.stream(b, 16, outcomes);
-    const share = async () => `${await a.leased()}/${await b.leased()}`;
-    const settle = Date.now() + 12_000;
-    while ((await share()) !== "4/4" && Date.now() < settle) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(await share(), "4/4", "each worker leases half of the 8 slots");
+    await shared.evenShares(outcomes, 12_000);
     const before = a.asks() + b.asks();
     await new Promise((r) => setTimeout(r, 2000));
     const asks = a.asks() + b.asks() - before;
