@@ -21,12 +21,15 @@ const HORIZON_TRIES = 3;
 /**
  * `h`, the oldest transaction that may still commit rows a statement started after this
  * one cannot see: the oldest one running in this database when this statement's snapshot
- * was taken (or, with none, the next one to start). Every transaction below `h` has
- * ended, so a later statement (or transaction) sees all of their rows; a first page is
- * cut at `h`. Transactions of other databases on the same server are left out, so a long
- * one there cannot hold the log back; one whose database cannot be told (it ended
+ * was taken (or, with none, the snapshot's xmax: none below it was running). Every
+ * transaction below `h` has ended, so a later statement (or transaction) sees all of
+ * their rows; a first page is cut at `h`. Transactions of other databases on the same
+ * server (running in a session, or prepared for two-phase commit) are left out, so a
+ * long one there cannot hold the log back; one whose database cannot be told (it ended
  * between the snapshot and the look at pg_stat_activity, or its session is hidden from
- * this role) counts as ours, so `h` errs low, never high.
+ * this role) counts as ours, so `h` errs low, never high. On a standby the snapshot
+ * does not list the primary's running transactions by themselves, so there `h` is the
+ * snapshot's xmin, which counts every database's.
  *
  * Erring low hides the newest events for a moment. When the transaction that set `h`
  * was one that ended in that gap (of another database, most likely: the test suite's
@@ -50,10 +53,13 @@ export async function horizon(sql: Sql): Promise<string> {
         where not exists (
           select 1 from pg_stat_get_activity(null) a
           where a.backend_xid = x::xid and a.datid <> (select oid from pg_database where datname = current_database()))
+        and not exists (
+          select 1 from pg_prepared_xacts p where p.transaction = x::xid and p.database <> current_database())
         order by x limit 1
       )
       select
-        coalesce((select x from untold), (select pg_snapshot_xmax(s) from s))::text as tx,
+        case when pg_is_in_recovery() then (select pg_snapshot_xmin(s) from s)::text
+          else coalesce((select x from untold), (select pg_snapshot_xmax(s) from s))::text end as tx,
         coalesce((
           select pg_xact_status(x) <> 'in progress'
             and not exists (select 1 from pg_stat_get_activity(null) a where a.backend_xid = x::xid)
