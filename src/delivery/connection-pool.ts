@@ -145,8 +145,15 @@ interface Group {
   handingBackUntil: number;
   /** Of `open`, the ones still asking the database for a slot: not connections yet. */
   asking: number;
-  /** A transaction is asking again after every slot was found held; the others await its answer. */
-  probing: boolean;
+  /**
+   * The transaction asking again after every slot was found held (its token), and until
+   * when the others await its answer instead of asking too (a query that hangs must not
+   * hold them all up).
+   */
+  probe: object | undefined;
+  probeUntil: number;
+  /** Slots of this group given back so far: a query that began before one was may have missed it. */
+  slotsFreed: number;
 }
 
 /** How long slots given back to another process are left to it (longer than its 250 ms look-again sleep). */
@@ -176,6 +183,8 @@ const BUSY_STEP_MAX_MS = 15_000;
  * each a commit on the budget's hot rows. A slot another process frees is seen at most this late.
  */
 const SLOTS_FULL_MS = 100;
+/** How long the others await a probe's answer before they ask themselves. */
+const PROBE_WAIT_MS = 2 * SLOTS_FULL_MS;
 /** A connection that does not close within this after QUIT is counted as closed anyway. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -225,18 +234,24 @@ export class ConnectionPool {
         if (handed) return this.use(g, handed);
         continue;
       }
-      if (g.open > 0 && (Date.now() < g.slotsFullUntil || g.probing)) {
+      // A slot of ours freed since (slotsFullUntil 0) is for the taking: no need to await the probe.
+      const probing = g.probe !== undefined && g.slotsFullUntil !== 0 && Date.now() < g.probeUntil;
+      if (g.open > 0 && (Date.now() < g.slotsFullUntil || probing)) {
         slotDeadline ??= Date.now() + SLOT_WAIT_MS;
         if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
-        const until = g.probing ? Date.now() + SLOTS_FULL_MS : g.slotsFullUntil;
+        const until = Date.now() < g.slotsFullUntil ? g.slotsFullUntil : g.probeUntil;
         const handed = await this.wait(g, key, Math.min(slotDeadline, until) - Date.now());
         if (handed) return this.use(this.group(b), handed);
         continue;
       }
       // After every slot was found held, one transaction looks again for the group; the
       // others wait for its answer (or a connection of ours) rather than all asking at once.
-      const probe = g.open > 0 && g.slotsFullUntil !== 0;
-      if (probe) g.probing = true;
+      const probe = g.open > 0 && g.slotsFullUntil !== 0 ? {} : undefined;
+      if (probe) {
+        g.probe = probe;
+        g.probeUntil = Date.now() + PROBE_WAIT_MS;
+      }
+      const freedBefore = g.slotsFreed;
       g.open++;
       g.asking++;
       let slot: number | undefined;
@@ -244,16 +259,18 @@ export class ConnectionPool {
         slot = this.opts.slots && budget ? await this.opts.slots.acquire(b.key, b.maxConnections) : 0;
       } catch (err) {
         g.asking--;
-        if (probe) this.probed(g, false);
+        if (probe) this.probed(g, probe, false);
         this.freed(g, undefined);
         throw new SlotLeaseError(b.key, b.maxConnections, err);
       }
       g.asking--;
-      if (probe) this.probed(g, slot !== undefined);
+      if (probe) this.probed(g, probe, slot !== undefined);
       if (slot === undefined) {
-        // Other processes hold the slots: wait for one of ours to come free, or look again shortly.
+        // Other processes hold the slots: wait for one of ours to come free, or look again
+        // shortly. Unless one of ours was freed while the query ran (it may not have seen
+        // that), and never shortening a hand-back's longer wait.
         this.unreserve(g);
-        g.slotsFullUntil = Date.now() + SLOTS_FULL_MS;
+        if (g.slotsFreed === freedBefore) g.slotsFullUntil = Math.max(g.slotsFullUntil, Date.now() + SLOTS_FULL_MS);
         slotDeadline ??= Date.now() + SLOT_WAIT_MS;
         if (Date.now() >= slotDeadline) throw new BusyError(b.key, b.maxConnections);
         const g2 = this.group(b);
@@ -419,7 +436,9 @@ export class ConnectionPool {
         slotsFullUntil: 0,
         handingBackUntil: 0,
         asking: 0,
-        probing: false,
+        probe: undefined,
+        probeUntil: 0,
+        slotsFreed: 0,
       };
       this.groups.set(budget.key, g);
     }
@@ -555,8 +574,9 @@ export class ConnectionPool {
   }
 
   /** The probe's answer: with a slot, more may be free, so the waiting transactions look at once. */
-  private probed(g: Group, gotSlot: boolean): void {
-    g.probing = false;
+  private probed(g: Group, probe: object, gotSlot: boolean): void {
+    if (g.probe !== probe) return; // a later probe took over when this one was overdue
+    g.probe = undefined;
     if (!gotSlot) return;
     if (Date.now() >= g.handingBackUntil) g.slotsFullUntil = 0;
     for (const waiter of g.waiters.splice(0)) {
@@ -568,6 +588,7 @@ export class ConnectionPool {
   /** One connection fewer: its slot goes back, and a waiter may open its own now. */
   private freed(g: Group, slot: number | undefined): void {
     if (slot !== undefined) {
+      g.slotsFreed++;
       this.opts.slots?.release(g.budget.key, slot);
       g.slotsFullUntil = Date.now() < g.handingBackUntil ? g.handingBackUntil : 0;
     }
