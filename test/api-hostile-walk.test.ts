@@ -7,9 +7,9 @@
 // stored row may change. Operations added later are walked too: the walk reads the
 // document, not a list.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { startTestService, type TestService } from "./helpers/service.ts";
 

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ConnectionPool } from "../src/delivery/connection-pool.ts";
-import { ConnectionSlots } from "../src/delivery/connection-slots.ts";
 import type { Outcome } from "../src/delivery/outcome.ts";
 import { attemptDomain } from "../src/delivery/smtp-attempt.ts";
+import { CountedSlots } from "./helpers/counted-slots.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
 
@@ -31,13 +31,7 @@ const key = "slots-share.test";
 const budget = { key, maxConnections: 4, messagesPerConnection: Number.POSITIVE_INFINITY, idleMs: 10_000 };
 
 function worker(name: string, b: typeof budget = budget) {
-  const slots = new ConnectionSlots(hk.service.db, 60_000);
-  let asked = 0;
-  const acquire = slots.acquire.bind(slots);
-  slots.acquire = (...args) => {
-    asked++;
-    return acquire(...args);
-  };
+  const slots = new CountedSlots(hk.service.db, 60_000);
   const pool = new ConnectionPool({ heloName: "hikyaku.test", timeoutMs: 10_000, slots });
   let n = 0;
   const send = (): Promise<Outcome | undefined> => {
@@ -63,7 +57,7 @@ function worker(name: string, b: typeof budget = budget) {
       select count(*)::int as n from destination_connections where key = ${b.key} and holder = ${slots.holder} and expires_at > now()`
     )[0]?.n ?? 0;
   /** Slot queries this worker has made so far. */
-  const asks = () => asked;
+  const asks = () => slots.asked;
   return { pool, send, tick, held, leased, slots, asks, budget: b };
 }
 

@@ -3,9 +3,9 @@
 // slot table (another holder keeps 14 of 16 slots) and a real SMTP server on loopback.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ConnectionPool, type SlotLeaser } from "../src/delivery/connection-pool.ts";
-import { ConnectionSlots } from "../src/delivery/connection-slots.ts";
+import { ConnectionPool } from "../src/delivery/connection-pool.ts";
 import { attemptDomain } from "../src/delivery/smtp-attempt.ts";
+import { CountedSlots } from "./helpers/counted-slots.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
 
@@ -27,33 +27,13 @@ after(async () => {
   await hk?.stop();
 });
 
-/** The real slots, counting how often they are asked; slowNext() makes the next query take that much longer (a database that hangs). */
-class CountedSlots implements SlotLeaser {
-  asked = 0;
-  private slow = 0;
-  constructor(private readonly inner: ConnectionSlots) {}
-  slowNext(ms: number) {
-    this.slow = ms;
-  }
-  async acquire(key: string, max: number) {
-    this.asked++;
-    const slow = this.slow;
-    this.slow = 0;
-    if (slow) await new Promise((r) => setTimeout(r, slow));
-    return this.inner.acquire(key, max);
-  }
-  release(key: string, slot: number) {
-    this.inner.release(key, slot);
-  }
-}
-
 test("40 transactions, 14 of 16 slots held elsewhere: 2 connections, all delivered, and fewer slot queries than transactions", async () => {
   const db = hk.service.db;
   const key = "slots-wait.test";
   await db.sql`
     insert into destination_connections (key, slot, holder, expires_at)
     select ${key}, s, 'another-process', now() + interval '1 hour' from generate_series(1, 14) s`;
-  const slots = new CountedSlots(new ConnectionSlots(db, 60_000));
+  const slots = new CountedSlots(db, 60_000);
   const pool = new ConnectionPool({ heloName: "hikyaku.test", timeoutMs: 10_000, slots });
   const budget = { key, maxConnections: 16, messagesPerConnection: Number.POSITIVE_INFINITY, idleMs: 10_000 };
   const before = sink.connections;
@@ -94,7 +74,7 @@ async function duringAHungProbe(key: string, holder: Sink, messagesPerConnection
   await db.sql`
     insert into destination_connections (key, slot, holder, expires_at)
     select ${key}, s, 'another-process', now() + interval '1 hour' from generate_series(1, 2) s`;
-  const slots = new CountedSlots(new ConnectionSlots(db, 60_000));
+  const slots = new CountedSlots(db, 60_000);
   const pool = new ConnectionPool({ heloName: "hikyaku.test", timeoutMs: 10_000, slots });
   const budget = { key, maxConnections: 3, messagesPerConnection, idleMs: 10_000 };
   const send = (n: string, to: Sink) =>

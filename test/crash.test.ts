@@ -4,10 +4,10 @@
 // worker died, before the outcome was committed; the log still shows one delivery.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { after, before, test } from "node:test";
 import { dispatchOnce } from "../src/worker/dispatcher.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
 

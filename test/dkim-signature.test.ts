@@ -7,12 +7,12 @@ import { promises as nodeDns } from "node:dns";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { parseRaw, serialise } from "../src/accept/raw-message.ts";
-import { dnsRecords } from "../src/domains/dns-records.ts";
+import { loadConfig } from "../src/config.ts";
+import type { Db } from "../src/db/client.ts";
 import { dkimSignatures, type Signer } from "../src/domains/dkim-signature.ts";
+import { dnsRecords } from "../src/domains/dns-records.ts";
 import { generateDkimKey } from "../src/domains/key-generation.ts";
 import { candidateDomains, forgetSigningKeys, signersFor } from "../src/domains/signing-keys.ts";
-import type { Db } from "../src/db/client.ts";
-import { loadConfig } from "../src/config.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 
 const require = createRequire(import.meta.url);

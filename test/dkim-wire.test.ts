@@ -13,8 +13,8 @@ import { after, before, describe, test } from "node:test";
 import { simpleParser } from "mailparser";
 import { accept } from "../src/accept/accept.ts";
 import { AppError } from "../src/errors.ts";
-import { deferred, eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { deferred, eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
 import { rawSmtp } from "./helpers/smtp-client.ts";
 

@@ -4,10 +4,10 @@
 // lock (the database makes it wait there), then kills it.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { after, before, test } from "node:test";
 import postgres from "postgres";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Sink, startSink } from "./helpers/sink.ts";
 

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { csvField } from "../src/logs/csv.ts";
-import { insertDelivery } from "./logs-fixtures.ts";
 import { startTestService, type TestService } from "./helpers/service.ts";
+import { insertDelivery } from "./logs-fixtures.ts";
 
 let hk: TestService;
 let other: { accountId: string; key: string };

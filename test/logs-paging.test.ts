@@ -4,8 +4,8 @@
 // up with every event exactly once.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { insertDelivery } from "./logs-fixtures.ts";
 import { deferred, startTestService, type TestService } from "./helpers/service.ts";
+import { insertDelivery } from "./logs-fixtures.ts";
 
 let hk: TestService;
 

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { serviceCodes } from "../src/delivery/service-codes.ts";
-import { insertDelivery, insertReception } from "./logs-fixtures.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
+import { insertDelivery, insertReception } from "./logs-fixtures.ts";
 
 let hk: TestService;
 let other: { accountId: string; key: string };

@@ -8,8 +8,8 @@ import { after, before, describe, test } from "node:test";
 import nodemailer from "nodemailer";
 import { encodeFamilies } from "../src/metrics/exposition.ts";
 import { shapingFamilies } from "../src/metrics/shaping-metrics.ts";
-import { eventually, type MxWorld, startTestService, startWithMx, type TestService } from "./helpers/service.ts";
 import { listening, spawnWorker, stopHikyaku } from "./helpers/hikyaku-process.ts";
+import { eventually, type MxWorld, startTestService, startWithMx, type TestService } from "./helpers/service.ts";
 import { freePort } from "./helpers/sink.ts";
 import { type Receiver, startReceiver } from "./helpers/webhook-receiver.ts";
 

@@ -9,7 +9,7 @@ import { advanceClock, nowMs, resetClock } from "../src/clock.ts";
 import { createResolver } from "../src/delivery/dns.ts";
 import { MtaSts } from "../src/delivery/mta-sts.ts";
 import { fetchStsPolicy } from "../src/delivery/mta-sts-fetch.ts";
-import { parseStsPolicy, parseStsRecord, mxAllowed } from "../src/delivery/mta-sts-policy.ts";
+import { mxAllowed, parseStsPolicy, parseStsRecord } from "../src/delivery/mta-sts-policy.ts";
 import { setOverride } from "../src/delivery/policy-store.ts";
 import { type DnsRecords, startDns, type TestDns } from "./helpers/dns-server.ts";
 import { type PolicyServer, policyText, startPolicyServer } from "./helpers/mta-sts-server.ts";

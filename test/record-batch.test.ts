@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { accept } from "../src/accept/accept.ts";
-import { type MessageRef, type Recorded, type RecipientOutcome, recordOutcomes } from "../src/delivery/record.ts";
+import { type MessageRef, type RecipientOutcome, type Recorded, recordOutcomes } from "../src/delivery/record.ts";
 import { deferred, startTestService, type TestService } from "./helpers/service.ts";
 
 let hk: TestService;

@@ -2,8 +2,8 @@
 // (STARTTLS on the submission port, implicit TLS on the SMTPS port), with limits
 // against password guessing shared through the database.
 import assert from "node:assert/strict";
-import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
+import tls from "node:tls";
 import nodemailer from "nodemailer";
 import { advanceClock, nowMs, resetClock } from "../src/clock.ts";
 import { AUTH_FAILURE_LIMITS } from "../src/smtp/auth-failures.ts";

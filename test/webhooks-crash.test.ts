@@ -3,8 +3,8 @@
 // job is unlocked by the heartbeats) delivers every one of them.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { after, before, test } from "node:test";
+import { spawnWorker } from "./helpers/hikyaku-process.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
 import { type Receiver, startReceiver } from "./helpers/webhook-receiver.ts";
 
