@@ -8,13 +8,8 @@ import type { TxRange } from "./tx-range.ts";
 
 export type Query = PendingQuery<Row[]>;
 
-/** Where a page of the log reads from: below a cursor, or (a first page) below the horizon. */
-export interface At {
-  after?: LogPosition;
-  /** From horizon(), for a first page (decimal xid8). */
-  horizon?: string;
-  range?: TxRange;
-}
+/** Where a page of the log reads from: below a cursor, or (a first page) below the horizon (from horizon(), decimal xid8). */
+export type At = ({ after: LogPosition } | { horizon: string }) & { range?: TxRange };
 
 const HORIZON_TRIES = 8;
 
@@ -51,22 +46,22 @@ export async function horizon(sql: Sql): Promise<string> {
   for (let i = 1; ; i++) {
     const [r] = await sql<{ tx: string; doubt: boolean }[]>`
       with s as (select pg_current_snapshot() as s),
+      running as materialized (
+        select a.backend_xid as xid, a.datid <> d.oid as elsewhere
+        from pg_stat_get_activity(null) a, pg_database d
+        where d.datname = current_database() and a.backend_xid is not null
+      ),
       untold as (
-        select x from s, pg_snapshot_xip(s.s) x
-        where not exists (
-          select 1 from pg_stat_get_activity(null) a
-          where a.backend_xid = x::xid and a.datid <> (select oid from pg_database where datname = current_database()))
-        and not exists (
-          select 1 from pg_prepared_xacts p where p.transaction = x::xid and p.database <> current_database())
+        select x, not exists (select 1 from running r where r.xid = x::xid) as unseen
+        from s, pg_snapshot_xip(s.s) x
+        where not exists (select 1 from running r where r.xid = x::xid and r.elsewhere)
+          and not exists (select 1 from pg_prepared_xacts p where p.transaction = x::xid and p.database <> current_database())
         order by x limit 1
       )
       select
         case when pg_is_in_recovery() then (select pg_snapshot_xmin(s) from s)::text
           else coalesce((select x from untold), (select pg_snapshot_xmax(s) from s))::text end as tx,
-        coalesce((
-          select pg_xact_status(x) <> 'in progress'
-            and not exists (select 1 from pg_stat_get_activity(null) a where a.backend_xid = x::xid)
-          from untold), false) as doubt`;
+        coalesce((select unseen and pg_xact_status(x) <> 'in progress' from untold), false) as doubt`;
     if (!r) throw new Error("the log horizon statement returned no row");
     if (!r.doubt || i === HORIZON_TRIES) return r.tx;
   }
@@ -79,11 +74,10 @@ export async function horizon(sql: Sql): Promise<string> {
 export function visible(sql: Sql, accountId: string, at: At, alias?: string): Query {
   const c = (name: string) => sql(alias ? `${alias}.${name}` : name);
   const id = alias === "t" ? sql`t.event_id` : c("id");
-  const { after, horizon, range } = at;
-  if (!after && horizon === undefined) throw new Error("a log page needs a cursor or a horizon");
+  const { range } = at;
   return sql`
     ${c("account_id")} = ${accountId}
-    ${after ? sql`and (${c("tx")}, ${id}) < (${after.tx}::xid8, ${after.id}::bigint)` : sql`and ${c("tx")} < ${horizon ?? ""}::xid8`}
+    ${"after" in at ? sql`and (${c("tx")}, ${id}) < (${at.after.tx}::xid8, ${at.after.id}::bigint)` : sql`and ${c("tx")} < ${at.horizon}::xid8`}
     ${range?.from ? sql`and ${c("tx")} >= ${range.from}::xid8` : sql``}
     ${range?.to ? sql`and ${c("tx")} <= ${range.to}::xid8` : sql``}`;
 }
