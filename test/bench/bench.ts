@@ -30,7 +30,7 @@ import { freePort } from "../helpers/sink.ts";
 import { type Ports, type Running, startHikyaku, type Topology } from "./hikyaku-procs.ts";
 import { postMessages } from "./http-load.ts";
 import { type PostfixInstance, startPostfix } from "./postfix.ts";
-import { cpuOf, cpuOfSelf, cpuOfTree } from "./proc-cpu.ts";
+import { cpuOf, cpuOfSelf, cpuOfTree, machineCpu, machineUse } from "./proc-cpu.ts";
 import { type Door, type PhaseResult, printRun, printSummary } from "./report.ts";
 import { benchSmtpIntake } from "./smtp-intake.ts";
 import { type SmtpSink, startSmtpSink } from "./smtp-sink.ts";
@@ -118,7 +118,7 @@ async function main() {
 
 async function hikyakuBlock(topology: Topology, db: Db, env: NodeJS.ProcessEnv, ports: Ports, sink: SmtpSink, pgPid: number | undefined, run: number) {
   // Every block starts on empty tables, so the last run does not measure a fuller database.
-  await db.sql`truncate messages, delivery_queue, delivery_events, reception_events, usage_counters, idempotency_keys, source_ips, accounts cascade`;
+  await db.sql`truncate messages, delivery_queue, delivery_events, delivery_event_tags, reception_events, usage_counters, idempotency_keys, source_ips, accounts cascade`;
   await db.sql`delete from graphile_worker._private_jobs`;
   const { account, key } = await createAccount(db, "bench");
   await db.sql`insert into source_ips (ip, account_id) values ('127.0.0.1', ${account.id})`;
@@ -205,11 +205,13 @@ async function measure(
 ): Promise<PhaseResult> {
   const before = sink.count();
   const cpu0 = cpu();
+  const machine0 = machineCpu();
   const t0 = performance.now();
   const sent = await go();
   const acceptedAt = performance.now();
   const deliveredAt = await sink.waitFor(before + sent.accepted, t0 + phaseLimitMs());
   const cpu1 = cpu();
+  const machine = machineUse(machine0, machineCpu());
   const delivered = sink.count() - before;
   const seconds = ((deliveredAt ?? performance.now()) - t0) / 1000;
   const lat = sent.latencies?.sort((a, b) => a - b);
@@ -230,6 +232,7 @@ async function measure(
     deliveredPerSec: Math.round(delivered / seconds),
     ...(lat ? { p50: pct(50), p99: pct(99) } : {}),
     cpuMsPerMsg,
+    machine,
   };
 }
 

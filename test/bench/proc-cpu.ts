@@ -1,7 +1,9 @@
 // CPU seconds from /proc, for the bench's CPU-per-message figures: one process, or a
 // process with all its descendants (PostgreSQL's backends, Postfix's daemons), counting
-// the children that already exited and were reaped (cutime/cstime).
+// the children that already exited and were reaped (cutime/cstime); and the whole
+// machine's, to tell a phase bound by its cores from one that waited on something else.
 import { readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
 
 const TICK = 100; // USER_HZ on Linux
 
@@ -52,4 +54,32 @@ export function cpuOfTree(root: number | undefined): number {
 export function cpuOfSelf(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/** The machine's CPU seconds since boot, summed over its cores (/proc/stat). */
+export interface MachineCpu {
+  /** Running anything: user, nice, system, irq, softirq (guest time is inside user). */
+  busy: number;
+  /** Taken by the hypervisor for other guests while this machine had work for the core. */
+  steal: number;
+  /** Everything, idle and iowait included. */
+  total: number;
+}
+
+export function machineCpu(): MachineCpu {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const busy = user + nice + system + irq + softirq;
+  return { busy: busy / TICK, steal: steal / TICK, total: (busy + idle + iowait + steal) / TICK };
+}
+
+/** Over an interval: cores kept busy on average (of os.availableParallelism()), and the share of the cores' time stolen. */
+export function machineUse(before: MachineCpu, after: MachineCpu): { busyCores: number; stealPct: number } {
+  const total = after.total - before.total;
+  if (total <= 0) return { busyCores: 0, stealPct: 0 };
+  const cores = os.availableParallelism();
+  return {
+    busyCores: Number((((after.busy - before.busy) / total) * cores).toFixed(2)),
+    stealPct: Number((((after.steal - before.steal) / total) * 100).toFixed(1)),
+  };
 }

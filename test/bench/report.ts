@@ -1,6 +1,8 @@
 // What `npm run bench` prints: a line per phase as it ends (stderr), then the table of
 // medians with their spread, the ratios to Postfix, and CPU per message (stdout), and
 // the whole result as JSON for the record.
+import os from "node:os";
+
 export type Door = "http" | "smtp-reuse" | "smtp-per-message";
 
 export interface PhaseResult {
@@ -18,6 +20,12 @@ export interface PhaseResult {
   p99?: number;
   /** CPU milliseconds per delivered message, by process (or process group). */
   cpuMsPerMsg: Record<string, number>;
+  /**
+   * The whole machine over the phase: cores kept busy by anything (of all of them), and the
+   * share of the cores' time the hypervisor gave to other guests. A phase near all cores
+   * is bound by them; a high steal says the host, not the code, slowed that run.
+   */
+  machine?: { busyCores: number; stealPct: number };
   /** With --webhook: webhooks received for this phase's deliveries, and the time from each delivery event to its arrival (ms). */
   webhooks?: { received: number; p50?: number; p99?: number };
 }
@@ -36,7 +44,10 @@ export function printRun(phases: PhaseResult[]): void {
     const cpu = Object.entries(p.cpuMsPerMsg)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ");
-    console.error(`run ${p.run} ${p.system} ${p.door}: ${p.deliveredPerSec} delivered/s (${p.acceptedPerSec} accepted/s)${lat}; CPU ms/msg: ${cpu}${bad}`);
+    const machine = p.machine ? `; machine: ${p.machine.busyCores} cores busy, steal ${p.machine.stealPct}%` : "";
+    console.error(
+      `run ${p.run} ${p.system} ${p.door}: ${p.deliveredPerSec} delivered/s (${p.acceptedPerSec} accepted/s)${lat}; CPU ms/msg: ${cpu}${machine}${bad}`,
+    );
   }
 }
 
@@ -44,6 +55,13 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
+
+/** A median with its spread, to two decimals. */
+function cell2(xs: number[]): string {
+  if (xs.length === 0) return "—";
+  const m = median(xs).toFixed(2);
+  return xs.length === 1 ? m : `${m} (${Math.min(...xs)}–${Math.max(...xs)})`;
+}
 
 function cell(xs: number[]): string {
   if (xs.length === 0) return "—";
@@ -91,10 +109,12 @@ export function printSummary(all: PhaseResult[], info: { messages: number; runs:
       .map((d) => [
         `${s} ${d}`,
         ...stages.map((k) => (of(s, d).some((p) => k in p.cpuMsPerMsg) ? median(of(s, d).map((p) => p.cpuMsPerMsg[k] ?? 0)).toFixed(2) : "—")),
+        cell2(of(s, d).flatMap((p) => (p.machine ? [p.machine.busyCores] : []))),
+        cell2(of(s, d).flatMap((p) => (p.machine ? [p.machine.stealPct] : []))),
       ]),
   );
-  console.log("\nCPU milliseconds per message (median), by process:");
-  console.log(table(["system door", ...stages], cpuRows));
+  console.log(`\nCPU milliseconds per message (median), by process; the machine's busy cores (of ${os.availableParallelism()}) and steal % (median, min–max):`);
+  console.log(table(["system door", ...stages, "busy cores", "steal %"], cpuRows));
   const failed = all.filter((p) => p.timedOut || p.failed);
   for (const p of failed)
     console.log(`not counted: run ${p.run} ${p.system} ${p.door}: ${p.failed} failed (${p.firstFailure ?? ""})${p.timedOut ? ", timed out" : ""}`);
