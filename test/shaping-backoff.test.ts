@@ -5,10 +5,9 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, test } from "node:test";
-import { readLiveStates } from "../src/delivery/shaping-state.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { eventually, type TestService } from "./helpers/service.ts";
-import { eventsOf, startWithPolicies } from "./helpers/shaping.ts";
+import { eventsOf, liveStateOf, startWithPolicies } from "./helpers/shaping.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
 const BACKOFF_S = 3;
@@ -81,10 +80,10 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
   const ids: string[] = [];
   for (let i = 0; i < 12; i++) ids.push(await post(`r${i}@slow.test`, i));
 
-  const backedOff = await eventually(
-    async () => (await readLiveStates(db)).find((s) => s.key === "slow.test" && s.backoff_until !== null),
-    "slow.test backed off",
-  );
+  const backedOff = await eventually(async () => {
+    const s = await liveStateOf(hk, "slow.test");
+    return s?.backoff_until ? s : undefined;
+  }, "slow.test backed off, as the admin API shows it");
   assert.equal(backedOff.rate_factor, 0.5);
   assert.equal(backedOff.effective_messages_per_minute, 300);
   const metrics = await eventually(async () => {
@@ -119,7 +118,7 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
 
   await eventually(
     async () => {
-      const s = (await readLiveStates(db)).find((x) => x.key === "slow.test");
+      const s = await liveStateOf(hk, "slow.test");
       return s && s.rate_factor === 1 && s.backoff_until === null && s.effective_messages_per_minute === 600;
     },
     "the rate back to whole",
@@ -141,8 +140,9 @@ test("a destination that refuses every connection is suspended for a growing whi
     "a second suspension",
     30_000,
   );
-  const live = (await readLiveStates(db)).find((s) => s.key === "*:down.test");
-  assert.ok(live?.suspended_until, "the suspension is in the live state");
+  const live = await liveStateOf(hk, "down.test", ["mx.down.test"]);
+  assert.equal(live?.key, "*:down.test");
+  assert.ok(live?.suspended_until, "the suspension is in the admin API's live state");
   // Six first attempts, at most one retry each before the third failure in a row
   // suspends (on a loaded machine the posts and the first failures interleave), then one
   // probe at the end of each suspension. Retrying each second, as the retry interval
@@ -157,4 +157,22 @@ test("a destination that refuses every connection is suspended for a growing whi
   const [attempts] = await db.sql<{ most: number }[]>`
     select max(attempts)::int as most from recipients where message_id = any(${ids}::uuid[])`;
   assert.ok((attempts?.most ?? 0) <= 3, `a recipient was attempted ${attempts?.most} times`);
+});
+
+test("the live state shows the limit of the policy in force: a PUT that changes or removes it shows at once", async () => {
+  const admin = { authorization: `Bearer ${hk.config.HIKYAKU_ADMIN_TOKEN}` };
+  const put = async (settings: object) => {
+    const r = await hk.api("PUT", "/v1/admin/destination-policies/slow.test", settings, admin);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return (r.body.policy.live as { key: string; effective_messages_per_minute: number | null }[]).find((s) => s.key === "slow.test");
+  };
+  // slow.test has state from the first test (sent mail, a backoff that has recovered).
+  assert.equal((await liveStateOf(hk, "slow.test"))?.effective_messages_per_minute, 600);
+  assert.equal((await put({ messages_per_minute: 120 }))?.effective_messages_per_minute, 120, "the PUT's own answer");
+  assert.equal((await liveStateOf(hk, "slow.test"))?.effective_messages_per_minute, 120);
+  // No limit: the shaper asks for no grant any more, so nothing it stores can say so.
+  assert.equal((await put({ messages_per_minute: null }))?.effective_messages_per_minute, null);
+  assert.equal((await liveStateOf(hk, "slow.test"))?.effective_messages_per_minute, null);
+  const text = await (await fetch(`${hk.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  assert.doesNotMatch(text, /^hikyaku_shaping_rate_limit_messages_per_second\{budget="slow\.test"\}/m, "no limit, no limit series");
 });

@@ -7,11 +7,10 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setOverride } from "../src/delivery/policy-store.ts";
-import { readLiveStates } from "../src/delivery/shaping-state.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
 import { type Running, stopHikyaku } from "./helpers/hikyaku-process.ts";
 import { eventually, startTestService, type TestService } from "./helpers/service.ts";
-import { eventsOf, mostInWindow, startWorkers } from "./helpers/shaping.ts";
+import { eventsOf, liveStateOf, mostInWindow, startWorkers } from "./helpers/shaping.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
 const PER_MINUTE = 120;
@@ -78,10 +77,10 @@ test("three workers keep a domain at 120/min and 2 connections in total; others 
   assert.equal(high.status, 202);
   shaped.push(high.body.id);
 
-  const live = await eventually(
-    async () => (await readLiveStates(db)).find((s) => s.key === "shaped.test" && s.sent_last_minute > 0),
-    "the live state of shaped.test",
-  );
+  const live = await eventually(async () => {
+    const s = await liveStateOf(hk, "shaped.test");
+    return s && s.sent_last_minute > 0 ? s : undefined;
+  }, "the live state of shaped.test, as the admin API shows it");
   assert.equal(live.effective_messages_per_minute, PER_MINUTE);
   assert.ok(live.connections_in_use <= 2, `connections in use ${live.connections_in_use}`);
   assert.equal(live.rate_factor, 1);

@@ -4,7 +4,7 @@
 // is in force everywhere within about a second.
 import type { Db } from "../db/client.ts";
 import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
-import { type Overrides, type OverrideSettings, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
+import { type OverrideSettings, type Overrides, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
 
 export type { OverrideSettings };
 

@@ -2,6 +2,7 @@
 // (GET /v1/admin/destination-policies). Written by src/delivery/shaper.ts.
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import { type Overrides, resolvePolicy } from "./destination-policy.ts";
 
 export interface LiveState {
   /** The budget key (ResolvedPolicy.key). */
@@ -18,13 +19,18 @@ export interface LiveState {
   connections_in_use: number;
 }
 
-/** Every budget that has state, sent mail in the last minute, or open connections, by key. */
-export async function readLiveStates(db: Db, at: Date = now()): Promise<LiveState[]> {
+/**
+ * Every budget that has state, sent mail in the last minute, or open connections, by key.
+ * The limit shown is the one of the policy in force now (`overrides` as stored), times the
+ * backoff: not the one the shaper stored at its last grant, which a PUT that raises,
+ * lowers or removes the limit leaves behind (with no limit the shaper asks for no grant,
+ * so the old one would stay for ever). Workers read a changed policy within seconds.
+ */
+export async function readLiveStates(db: Db, overrides: Overrides, at: Date = now()): Promise<LiveState[]> {
   const minuteAgo = new Date(at.getTime() - 60_000);
   const rows = await db.sql<
     {
       key: string;
-      limit: number | null;
       backoffBase: number | null;
       factor: number;
       backoffUntil: Date | null;
@@ -38,7 +44,7 @@ export async function readLiveStates(db: Db, at: Date = now()): Promise<LiveStat
       union select key from destination_sent where second > ${minuteAgo}
       union select key from destination_connections where expires_at > ${at}
     )
-    select k.key, s.limit_per_minute as limit, s.backoff_base as "backoffBase",
+    select k.key, s.backoff_base as "backoffBase",
       coalesce(destination_rate_factor(s.rate_factor, s.recover_from, s.recover_seconds, ${at}), 1) as factor,
       case when s.backoff_until > ${at} then s.backoff_until end as "backoffUntil",
       case when s.suspended_until > ${at} then s.suspended_until end as "suspendedUntil",
@@ -48,13 +54,22 @@ export async function readLiveStates(db: Db, at: Date = now()): Promise<LiveStat
     order by k.key`;
   return rows.map((r) => ({
     key: r.key,
-    effective_messages_per_minute: effectiveLimit(r.limit, r.backoffBase, r.factor),
+    effective_messages_per_minute: effectiveLimit(limitInForce(r.key, overrides), r.backoffBase, r.factor),
     sent_last_minute: r.sent,
     rate_factor: r.factor,
     backoff_until: r.backoffUntil,
     suspended_until: r.suspendedUntil,
     connections_in_use: r.connections,
   }));
+}
+
+/**
+ * The messages per minute of the policy whose budget `key` is: a named policy's key is its
+ * domain, a `*` budget's is `*:<MX group>` (which names no policy, so it finds `*`). A
+ * key whose override was deleted finds `*` too, as its mail now does.
+ */
+function limitInForce(key: string, overrides: Overrides): number | null {
+  return resolvePolicy(key, [], overrides).policy.messages_per_minute;
 }
 
 /** The policy's limit times the factor; a budget without a limit has one only while backed off (its observed rate, reduced). */

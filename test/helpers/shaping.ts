@@ -35,6 +35,28 @@ export async function startWorkers(db: Db, databaseUrl: string, count: number, e
   return workers;
 }
 
+/** What the admin API shows: a live state as GET /v1/admin/destination-policies/{domain} answers it (dates as ISO strings). */
+export interface ApiLiveState {
+  key: string;
+  effective_messages_per_minute: number | null;
+  sent_last_minute: number;
+  rate_factor: number;
+  backoff_until: string | null;
+  suspended_until: string | null;
+  connections_in_use: number;
+}
+
+/**
+ * The live state of the budget mail to `domain` (through MX hosts `mx`) counts against,
+ * read through the operator's API as an operator would; undefined while it has none.
+ */
+export async function liveStateOf(hk: TestService, domain: string, mx: string[] = []): Promise<ApiLiveState | undefined> {
+  const query = mx.length ? `?mx=${encodeURIComponent(mx.join(","))}` : "";
+  const r = await hk.api("GET", `/v1/admin/destination-policies/${domain}${query}`, undefined, { authorization: `Bearer ${hk.config.HIKYAKU_ADMIN_TOKEN}` });
+  if (r.status !== 200) throw new Error(`GET destination policy of ${domain}: ${r.status} ${JSON.stringify(r.body)}`);
+  return (r.body.policy.live as ApiLiveState[]).find((s) => s.key === r.body.key);
+}
+
 export interface LoggedEvent {
   messageId: string;
   recipient: string;

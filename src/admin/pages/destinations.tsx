@@ -15,7 +15,8 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
   app.get("/admin/operator/destinations", async (c) => {
     const lang = c.get("lang");
     const db = c.get("deps").db;
-    const [states, overrides] = await Promise.all([readLiveStates(db), readOverrides(db)]);
+    const overrides = await readOverrides(db);
+    const states = await readLiveStates(db, overrides);
     const source = (builtIn: boolean, overridden: boolean) => t(lang, builtIn && overridden ? "sourceBoth" : overridden ? "sourceOverride" : "sourceBuiltIn");
     const perMinute = (n: number | null) => (n === null ? t(lang, "unlimited") : String(n));
     return page(

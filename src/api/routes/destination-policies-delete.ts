@@ -44,6 +44,7 @@ export const destinationPoliciesDelete = router().openapi(route, async (c) => {
   if (!(await deleteOverride(db, domain))) {
     throw new AppError("not_found", `${domain} has no override; its policy is already the built-in one (or \`*\`).`, { field: "domain" });
   }
-  const [overrides, states] = await Promise.all([readOverrides(db), readLiveStates(db)]);
+  const overrides = await readOverrides(db);
+  const states = await readLiveStates(db, overrides);
   return c.json(lookupView(domain, [], overrides, states), 200);
 });

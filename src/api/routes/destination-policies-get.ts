@@ -50,7 +50,8 @@ export const destinationPoliciesGet = router().openapi(route, async (c) => {
   const domain = policyDomain(c.req.valid("param").domain);
   const mx = mxHosts(c.req.valid("query").mx);
   const db = c.get("deps").db;
-  const [overrides, states] = await Promise.all([readOverrides(db), readLiveStates(db)]);
+  const overrides = await readOverrides(db);
+  const states = await readLiveStates(db, overrides);
   return c.json(lookupView(domain, mx, overrides, states), 200);
 });
 

@@ -33,7 +33,8 @@ const route = createRoute({
 
 export const destinationPoliciesList = router().openapi(route, async (c) => {
   const db = c.get("deps").db;
-  const [overrides, states] = await Promise.all([readOverrides(db), readLiveStates(db)]);
+  const overrides = await readOverrides(db);
+  const states = await readLiveStates(db, overrides);
   const data = listPolicies(overrides).map((e) => policyView(e.policy, e.builtIn, overrides, states));
   return c.json({ data }, 200);
 });

@@ -60,6 +60,7 @@ export const destinationPoliciesPut = router().openapi(route, async (c) => {
     listPolicies(before).map((e) => e.policy),
   );
   await setOverride(db, domain, override);
-  const [overrides, states] = await Promise.all([readOverrides(db), readLiveStates(db)]);
+  const overrides = await readOverrides(db);
+  const states = await readLiveStates(db, overrides);
   return c.json(lookupView(domain, [], overrides, states), 200);
 });

@@ -4,12 +4,13 @@
 // the OpenAPI document: its format is Prometheus's, not the API's JSON.
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
+import { readOverrides } from "../../delivery/policy-store.ts";
+import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
 import { instrumentFamilies } from "../../metrics/instruments.ts";
 import { processFamilies } from "../../metrics/process-metrics.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { queueFamilies } from "../../metrics/queue-metrics.ts";
 import { shapingFamilies } from "../../metrics/shaping-metrics.ts";
 import { webhookFamilies } from "../../metrics/webhook-metrics.ts";
@@ -23,7 +24,13 @@ export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
   let up = 1;
   try {
     const db = c.get("deps").db;
-    fromDatabase = (await Promise.all([queueFamilies(db), webhookFamilies(db), readLiveStates(db).then((s) => shapingFamilies(s))])).flat();
+    fromDatabase = (
+      await Promise.all([
+        queueFamilies(db),
+        webhookFamilies(db),
+        readOverrides(db).then(async (overrides) => shapingFamilies(await readLiveStates(db, overrides))),
+      ])
+    ).flat();
   } catch (err) {
     // The process's own metrics still answer; the database's are left out, not faked.
     log.warn("metrics: database unavailable", { err: err as Error });
