@@ -29,6 +29,8 @@ let wrongName: Sink;
 let untrusted: Sink;
 /** An MX no policy lists (where an attacker who rewrote the MX would point). */
 let rogue: Sink;
+/** A listed MX that offers no STARTTLS (or whose offer an attacker on the path stripped). */
+let plain: Sink;
 
 const DOMAINS = [
   "enforce",
@@ -46,6 +48,7 @@ const DOMAINS = [
   "huge",
   "badhttps",
   "notxt",
+  "plaintext",
 ].map((d) => `${d}.test`);
 const MX_NAMES = DOMAINS.map((d) => `mx.${d}`);
 
@@ -57,6 +60,7 @@ before(async () => {
   wrongName = await startSink({ host: "127.0.0.6", port, tls: wrongPair });
   untrusted = await startSink({ host: "127.0.0.7", port, tls: selfSigned });
   rogue = await startSink({ host: "127.0.0.8", port, tls: goodPair });
+  plain = await startSink({ host: "127.0.0.10", port, starttls: false });
   web = await startPolicyServer({
     host: "127.0.0.9",
     certFor: (name) => (name === "mta-sts.badhttps.test" ? untrustedCert([name]) : ca.issue([name])),
@@ -84,6 +88,8 @@ before(async () => {
     ...txt("testing.test", "t1"),
     ...mx("none.test", "mx.none.test", untrusted.host),
     ...txt("none.test", "n1"),
+    ...mx("plaintext.test", "mx.plaintext.test", plain.host),
+    ...txt("plaintext.test", "p1"),
   };
   for (const d of ["redirect", "status500", "html", "garbled", "huge", "badhttps"]) {
     Object.assign(records, mx(`${d}.test`, `mx.${d}.test`, untrusted.host), txt(`${d}.test`, "x1"));
@@ -105,6 +111,7 @@ before(async () => {
   web.answers.set("mta-sts.garbled.test", { body: "version: STSv1\nmode: enforce\nmx mx.garbled.test\nmax_age: 86400\n" });
   web.answers.set("mta-sts.huge.test", { body: policyText("enforce", ["mx.huge.test"]) + `${"x-pad: ".padEnd(100, "x")}\n`.repeat(700) });
   enforce("badhttps.test");
+  enforce("plaintext.test");
   hk = await startTestService(
     {
       HIKYAKU_DNS_SERVERS: dns.address,
@@ -119,7 +126,7 @@ before(async () => {
 after(async () => {
   resetClock();
   await hk?.stop();
-  for (const s of [good, wrongName, untrusted, rogue]) await s?.close();
+  for (const s of [good, wrongName, untrusted, rogue, plain]) await s?.close();
   await web?.close();
   await dns?.close();
 });
@@ -168,6 +175,16 @@ describe("mode enforce", () => {
     assert.match(ev.response, /mx\.wrongname\.test.*(ALTNAME|altnames)/);
     assert.ok(wrongName.connections > 0, "the MX was tried");
     assert.equal(wrongName.messages.length, 0, "nothing was sent, neither in plain text nor over unverified TLS");
+  });
+
+  test("a listed MX that offers no STARTTLS gets nothing in plain text: deferred with mta_sts_failed", async () => {
+    const m = await send("p@plaintext.test");
+    const ev = await firstEvent(m.id);
+    assert.equal(ev.event, "deferred", ev.response);
+    assert.equal(ev.service_code, "mta_sts_failed", ev.response);
+    assert.equal(ev.enhanced_code, "4.7.5");
+    assert.ok(plain.connections > 0, "the MX was tried");
+    assert.equal(plain.messages.length, 0, "nothing was sent in plain text");
   });
 
   test("an untrusted (self-signed) certificate is refused before anything is sent", async () => {
