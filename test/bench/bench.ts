@@ -15,6 +15,7 @@
 //   npm run bench                       # 3 runs of 10,000 messages per door and mode
 //   npm run bench -- --quick            # 1 run of 2,000: for trying things
 //   npm run bench -- --messages 20000 --runs 5 --topologies split --doors http --no-postfix
+//   npm run bench -- --topologies all-in-one,two-process   # also api+smtp in one process, the worker in another
 //   npm run bench -- --scheduled 100000 # with 100,000 messages scheduled for tomorrow waiting in the outbox
 //   npm run bench -- --webhook          # a webhook receiver subscribed to every delivered event: its latency per phase
 //   BENCH_PROFILE=/tmp/prof npm run bench -- --quick   # V8 CPU profiles of each Hikyaku process

@@ -1,5 +1,6 @@
 // Hikyaku as the bench runs it: one process with every role (HIKYAKU_ROLES unset), or
-// api + smtp + N worker processes on one database, started and stopped around each block.
+// api + smtp + N worker processes on one database, or (two-process) api and smtp in one
+// process and the worker in another; started and stopped around each block.
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
@@ -7,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/bin/hikyaku.mjs");
 
-export type Topology = "all-in-one" | "split";
+export type Topology = "all-in-one" | "split" | "two-process";
 
 export interface Running {
   topology: Topology;
@@ -36,7 +37,12 @@ export async function startHikyaku(topology: Topology, env: NodeJS.ProcessEnv, p
   const roles: [string, string | undefined][] =
     topology === "all-in-one"
       ? [["all", undefined]]
-      : [["api", "api"], ["smtp", "smtp"], ...Array.from({ length: workers }, (_, i): [string, string] => [`worker${i + 1}`, "worker"])];
+      : topology === "two-process"
+        ? [
+            ["front", "api,smtp"],
+            ["worker", "worker"],
+          ]
+        : [["api", "api"], ["smtp", "smtp"], ...Array.from({ length: workers }, (_, i): [string, string] => [`worker${i + 1}`, "worker"])];
   const procs = roles.map(([name, role]) => {
     const e: NodeJS.ProcessEnv = { ...common };
     if (role) e.HIKYAKU_ROLES = role;
