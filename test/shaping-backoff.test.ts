@@ -21,6 +21,10 @@ let sink: Sink;
 let refuser: net.Server;
 let refused = 0;
 const slowDowns: number[] = [];
+/** A destination with no rate limit: it takes thirty, then says slow down once. */
+let busy: Sink;
+let busyTaken = 0;
+let busySlowDown: number | undefined;
 
 before(async () => {
   const port = await freePort("127.0.0.2");
@@ -35,6 +39,19 @@ before(async () => {
       return { code: 421, message: "4.7.0 Too many messages from your IP, slow down" };
     },
   });
+  busy = await startSink({
+    host: "127.0.0.4",
+    port,
+    starttls: false,
+    onRcpt: () => {
+      if (busyTaken < 30 || busySlowDown !== undefined) {
+        busyTaken++;
+        return undefined;
+      }
+      busySlowDown = Date.now();
+      return { code: 421, message: "4.7.0 Too many messages, slow down and try later" };
+    },
+  });
   // A destination that takes each connection and drops it before the greeting.
   refuser = net.createServer((sock) => {
     refused++;
@@ -45,6 +62,8 @@ before(async () => {
     "slow.test": { MX: [{ exchange: "mx.slow.test", priority: 10 }] },
     "mx.slow.test": { A: ["127.0.0.2"] },
     "down.test": { MX: [{ exchange: "mx.down.test", priority: 10 }] },
+    "busy.test": { MX: [{ exchange: "mx.busy.test", priority: 10 }] },
+    "mx.busy.test": { A: ["127.0.0.4"] },
     "mx.down.test": { A: ["127.0.0.3"] },
   });
   world = await startWithPolicies(
@@ -57,7 +76,9 @@ before(async () => {
       HIKYAKU_SHAPING_SUSPEND_MAX_SECONDS: "8",
       HIKYAKU_METRICS_TOKEN: METRICS_TOKEN,
     },
-    { "slow.test": { messages_per_minute: 600 } },
+    // busy.test has no rate limit (as gmail.com, outlook.com and `*`); one connection, so
+    // that what follows the slow-down waits behind it instead of being under way already.
+    { "slow.test": { messages_per_minute: 600 }, "busy.test": { messages_per_minute: null, max_connections: 1 } },
   );
   hk = world.hk;
 });
@@ -65,6 +86,7 @@ before(async () => {
 after(async () => {
   await world?.stop();
   await sink?.close();
+  await busy?.close();
   await new Promise((r) => refuser?.close(r));
   await dns?.close();
 });
@@ -122,6 +144,61 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
       return s && s.rate_factor === 1 && s.backoff_until === null && s.effective_messages_per_minute === 600;
     },
     "the rate back to whole",
+    (BACKOFF_S + RECOVER_S) * 1000 + 15_000,
+  );
+});
+
+test("with no rate limit, a slow-down reply limits the destination to half its last minute's rate, and the limit goes once it has recovered", async () => {
+  const db = hk.service.db;
+  const first: string[] = [];
+  for (let i = 0; i < 30; i++) first.push(await post(`f${i}@busy.test`, i));
+  await busy.waitFor(30, 30_000);
+  assert.equal((await liveStateOf(hk, "busy.test"))?.effective_messages_per_minute ?? null, null, "no limit before the slow-down");
+  // The sends are counted once a second; the backoff takes its base from them.
+  await new Promise((r) => setTimeout(r, 1500));
+  const rest: string[] = [];
+  for (let i = 0; i < 4; i++) rest.push(await post(`g${i}@busy.test`, i));
+
+  const backedOff = await eventually(async () => {
+    const s = await liveStateOf(hk, "busy.test");
+    return s?.backoff_until ? s : undefined;
+  }, "busy.test backed off, as the admin API shows it");
+  assert.equal(backedOff.rate_factor, 0.5);
+  const limit = backedOff.effective_messages_per_minute;
+  assert.ok(
+    limit !== null && limit >= 15 && limit <= Math.ceil(backedOff.sent_last_minute / 2),
+    `limit ${limit}, sent ${backedOff.sent_last_minute} in the last minute`,
+  );
+
+  // The rest go at that rate (about one each 4 s), after the pause.
+  await busy.waitFor(34, 60_000);
+  const evs = await eventually(async () => {
+    const got = await eventsOf(db, rest);
+    return got.filter((e) => e.event === "delivered").length === rest.length ? got : undefined;
+  }, "every outcome of the rest recorded");
+  assert.equal(evs.filter((e) => e.event === "deferred" && e.code === 421).length, 1, "one slow-down reply");
+  for (const id of rest) {
+    const mine = evs.filter((e) => e.messageId === id);
+    const delivered = mine.find((e) => e.event === "delivered");
+    const refusedHere = mine.filter((e) => e.event === "deferred" && e.code === 421).length;
+    assert.equal(delivered?.attempt, refusedHere + 1, mine.map((e) => `${e.attempt} ${e.response}`).join(" | "));
+  }
+  assert.ok(
+    evs.some((e) => e.serviceCode === "destination_backoff"),
+    evs.map((e) => `${e.event} ${e.response}`).join(" | "),
+  );
+  // Nothing went in the pause but what was already under way.
+  const during = busy.messages.filter(
+    (m) => m.receivedAt > (busySlowDown as number) + 500 && m.receivedAt < (busySlowDown as number) + (BACKOFF_S - 0.5) * 1000,
+  );
+  assert.equal(during.length, 0, `${during.length} arrived during the pause`);
+
+  await eventually(
+    async () => {
+      const s = await liveStateOf(hk, "busy.test");
+      return s && s.rate_factor === 1 && s.backoff_until === null && s.effective_messages_per_minute === null;
+    },
+    "the rate whole again, and no limit",
     (BACKOFF_S + RECOVER_S) * 1000 + 15_000,
   );
 });
