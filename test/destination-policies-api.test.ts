@@ -110,6 +110,20 @@ describe("PUT, GET and DELETE /v1/admin/destination-policies/{domain}", () => {
     assert.deepEqual([star.status, star.body.policy.source, star.body.policy.settings.max_connections], [200, "built-in", 16]);
   });
 
+  test("PUTs at the same moment that claim one MX suffix for different domains: exactly one gets it", async () => {
+    const domains = Array.from({ length: 6 }, (_, i) => `claim${i}.example`);
+    const answers = await Promise.all(domains.map((d) => admin("PUT", `${PATH}/${d}`, { mx_suffixes: [".shared-mx.example"] })));
+    const won = answers.filter((r) => r.status === 200);
+    assert.equal(won.length, 1, answers.map((r) => `${r.status} ${JSON.stringify(r.body).slice(0, 160)}`).join("\n"));
+    for (const r of answers.filter((a) => a.status !== 200)) {
+      assert.equal(r.status, 422);
+      assert.equal(r.body.error.field, "mx_suffixes[0]");
+    }
+    const owners = (await admin("GET", PATH)).body.data.filter((p: any) => p.mx_suffixes.includes(".shared-mx.example"));
+    assert.equal(owners.length, 1, "one policy groups the suffix");
+    for (const d of domains) await admin("DELETE", `${PATH}/${d}`);
+  });
+
   test("an IDN path is stored as its A-label", async () => {
     const r = await admin("PUT", `${PATH}/${encodeURIComponent("例え.JP")}`, { max_connections: 2 });
     assert.equal(r.status, 200, JSON.stringify(r.body));

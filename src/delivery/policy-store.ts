@@ -2,7 +2,7 @@
 // memory, so that finding a domain's policy on the delivery path costs no query. Every
 // process re-reads the table when it changes (a one-row probe each second), so a PUT
 // is in force everywhere within about a second.
-import type { Db } from "../db/client.ts";
+import type { Db, Sql, Tx } from "../db/client.ts";
 import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 import { type OverrideSettings, type Overrides, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
 
@@ -55,15 +55,35 @@ export class PolicyStore {
 }
 
 export async function readOverrides(db: Db): Promise<Overrides> {
-  const rows = await db.sql<{ domain: string; settings: OverrideSettings }[]>`select domain, settings from destination_policies`;
+  return readFrom(db.sql);
+}
+
+async function readFrom(sql: Sql | Tx): Promise<Overrides> {
+  const rows = await sql<{ domain: string; settings: OverrideSettings }[]>`select domain, settings from destination_policies`;
   return new Map(rows.map((r) => [r.domain, r.settings]));
 }
 
 /** Sets (replaces) the operator's settings for `domain` (a recipient domain, or `*`). */
 export async function setOverride(db: Db, domain: string, settings: OverrideSettings): Promise<void> {
-  await db.sql`
-    insert into destination_policies (domain, settings, updated_at) values (${domain}, ${db.sql.json(settings as never)}, clock_timestamp())
+  await writeTo(db.sql, domain, settings);
+}
+
+async function writeTo(sql: Sql | Tx, domain: string, settings: OverrideSettings): Promise<void> {
+  await sql`
+    insert into destination_policies (domain, settings, updated_at) values (${domain}, ${sql.json(settings as never)}, clock_timestamp())
     on conflict (domain) do update set settings = excluded.settings, updated_at = excluded.updated_at`;
+}
+
+/**
+ * Sets `domain`'s settings to what `decide` makes of the overrides stored now, one change
+ * at a time (a transaction lock): a check against the other policies (an MX suffix
+ * belongs to one) cannot pass for two PUTs at once. `decide` may throw; nothing is written.
+ */
+export async function changeOverride(db: Db, domain: string, decide: (current: Overrides) => OverrideSettings): Promise<void> {
+  await db.sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtextextended('destination-policies', 0))`;
+    await writeTo(tx, domain, decide(await readFrom(tx)));
+  });
 }
 
 /** Removes the operator's settings for `domain`; false if there were none. */

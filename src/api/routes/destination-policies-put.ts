@@ -4,7 +4,7 @@
 // about a second (src/delivery/policy-store.ts).
 import { createRoute } from "@hono/zod-openapi";
 import { listPolicies } from "../../delivery/destination-policy.ts";
-import { readOverrides, setOverride } from "../../delivery/policy-store.ts";
+import { changeOverride, readOverrides } from "../../delivery/policy-store.ts";
 import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
@@ -53,13 +53,14 @@ export const destinationPoliciesPut = router().openapi(route, async (c) => {
   const domain = policyDomain(c.req.valid("param").domain);
   refuseAlias(domain);
   const db = c.get("deps").db;
-  const before = await readOverrides(db);
-  const override = overrideFrom(
-    domain,
-    c.req.valid("json"),
-    listPolicies(before).map((e) => e.policy),
+  const body = c.req.valid("json");
+  await changeOverride(db, domain, (current) =>
+    overrideFrom(
+      domain,
+      body,
+      listPolicies(current).map((e) => e.policy),
+    ),
   );
-  await setOverride(db, domain, override);
   const overrides = await readOverrides(db);
   const states = await readLiveStates(db, overrides);
   return c.json(lookupView(domain, [], overrides, states), 200);
