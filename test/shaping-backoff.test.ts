@@ -14,7 +14,7 @@ const BACKOFF_S = 3;
 const RECOVER_S = 3;
 const METRICS_TOKEN = "shaping-metrics-token-0123";
 
-let world: { hk: TestService; stop(): Promise<void> };
+let world: Awaited<ReturnType<typeof startWithPolicies>>;
 let hk: TestService;
 let dns: TestDns;
 let sink: Sink;
@@ -108,10 +108,11 @@ test("a 421 'too many' halves the rate and pauses the destination; the rest wait
   }, "slow.test backed off, as the admin API shows it");
   assert.equal(backedOff.rate_factor, 0.5);
   assert.equal(backedOff.effective_messages_per_minute, 300);
+  // The parked count is the worker's own counter: its /metrics says it.
   const metrics = await eventually(async () => {
-    const text = await (await fetch(`${hk.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const text = await (await fetch(world.metricsUrl, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     return /^hikyaku_shaping_parked_recipients_total\{reason="destination_backoff"\} [1-9]\d*$/m.test(text) ? text : undefined;
-  }, "parked recipients counted in /metrics");
+  }, "parked recipients counted in the worker's /metrics");
   assert.match(metrics, /^hikyaku_shaping_rate_factor_ratio\{budget="slow\.test"\} 0\.5$/m);
 
   await sink.waitFor(12, 30_000);

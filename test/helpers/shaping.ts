@@ -5,9 +5,12 @@ import os from "node:os";
 import path from "node:path";
 import type { Db } from "../../src/db/client.ts";
 import { type OverrideSettings, setOverride } from "../../src/delivery/policy-store.ts";
-import { startService } from "../../src/service.ts";
-import { type Running, spawnWorker } from "./hikyaku-process.ts";
+import { type Running, spawnWorker, stopHikyaku } from "./hikyaku-process.ts";
 import { eventually, startTestService, type TestService } from "./service.ts";
+import { freePort } from "./sink.ts";
+
+/** The secret of the worker processes: an API beside them must have it too (DKIM keys are stored under it). */
+export const WORKER_SECRET = "shaping-test-secret-0123456789abcdef";
 
 /** Starts `count` worker processes (HIKYAKU_ROLES=worker) and waits until each one's job runner beats. */
 export async function startWorkers(db: Db, databaseUrl: string, count: number, env: Record<string, string>): Promise<Running[]> {
@@ -17,7 +20,7 @@ export async function startWorkers(db: Db, databaseUrl: string, count: number, e
   const workers = Array.from({ length: count }, () =>
     spawnWorker(databaseUrl, {
       HIKYAKU_DATA_DIR: dataDir,
-      HIKYAKU_SECRET_KEY: "shaping-test-secret-0123456789abcdef",
+      HIKYAKU_SECRET_KEY: WORKER_SECRET,
       HIKYAKU_RETRY_INTERVAL: "1",
       HIKYAKU_SMTP_TIMEOUT: "10",
       ...env,
@@ -90,19 +93,28 @@ export function mostInWindow(times: number[], windowMs: number): number {
 /**
  * A Hikyaku whose worker starts only after the test's destination policies are stored,
  * so that the first message already finds them: the API (and the database) of
- * startTestService, then a worker process in-process on the same database.
+ * startTestService, then a real `hikyaku start` worker process on the same database
+ * (with the test's environment), which serves its own /metrics on `metricsUrl`.
  */
 export async function startWithPolicies(
   env: Record<string, string>,
   policies: Record<string, OverrideSettings>,
-): Promise<{ hk: TestService; stop(): Promise<void> }> {
-  const hk = await startTestService({ ...env, HIKYAKU_ROLES: "api" });
+): Promise<{ hk: TestService; worker: Running; metricsUrl: string; stop(): Promise<void> }> {
+  const hk = await startTestService({ HIKYAKU_SECRET_KEY: WORKER_SECRET, ...env, HIKYAKU_ROLES: "api" });
   for (const [domain, settings] of Object.entries(policies)) await setOverride(hk.service.db, domain, settings);
-  const worker = await startService({ ...hk.config, HIKYAKU_ROLES: new Set(["worker"]) });
+  const metricsPort = await freePort();
+  const [worker] = await startWorkers(hk.service.db, hk.config.DATABASE_URL as string, 1, {
+    HIKYAKU_SMTP_TIMEOUT: "5",
+    HIKYAKU_METRICS_PORT: String(metricsPort),
+    ...(hk.config.HIKYAKU_METRICS_TOKEN ? {} : { HIKYAKU_METRICS_TOKEN: "shaping-worker-metrics-token" }),
+    ...env,
+  });
   return {
     hk,
+    worker: worker as Running,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     async stop() {
-      await worker.stop();
+      if (worker) await stopHikyaku(worker);
       await hk.stop();
     },
   };
