@@ -6,10 +6,11 @@
 // connection would fail. Hikyaku ends a refused transaction with RSET and skips it after
 // a completed one: one round trip less per message.
 import assert from "node:assert/strict";
-import net from "node:net";
+import type net from "node:net";
 import { after, before, test } from "node:test";
 import { setOverride } from "../src/delivery/policy-store.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { startScriptedSmtp } from "./helpers/scripted-smtp.ts";
 import { firstLogEvent, sendPlain, startTestService, type TestService } from "./helpers/service.ts";
 import { freePort } from "./helpers/sink.ts";
 
@@ -22,68 +23,46 @@ const delivered: string[] = [];
 
 /** Just enough of a strict server: one transaction at a time, recipients at no@ refused. */
 function startStrictServer(host: string, port: number): Promise<net.Server> {
-  const s = net.createServer((socket) => {
+  return startScriptedSmtp(host, port, "220 strict.test ESMTP", () => {
     const seen: string[] = [];
     sessions.push(seen);
     let mail = false;
     let rcpts = 0;
-    let inData = false;
-    let data = "";
-    let buffered = "";
-    socket.write("220 strict.test ESMTP\r\n");
-    socket.on("data", (chunk) => {
-      buffered += chunk.toString("latin1");
-      for (let nl = buffered.indexOf("\r\n"); nl >= 0; nl = buffered.indexOf("\r\n")) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 2);
-        if (inData) {
-          if (line !== ".") {
-            data += `${line}\r\n`;
-            continue;
-          }
-          inData = false;
-          mail = false;
-          rcpts = 0;
-          seen.push("<data>");
-          delivered.push(data);
-          socket.write("250 2.0.0 queued\r\n");
-          continue;
-        }
+    return {
+      command(line) {
         const verb = line.split(/[ :]/, 1)[0]?.toUpperCase() ?? "";
         seen.push(verb);
-        if (verb === "EHLO") socket.write("250-strict.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
-        else if (verb === "MAIL") {
-          if (mail) socket.write("503 5.5.1 nested MAIL command\r\n");
-          else {
-            mail = true;
-            socket.write("250 2.1.0 ok\r\n");
-          }
-        } else if (verb === "RCPT") {
-          if (!mail) socket.write("503 5.5.1 need MAIL first\r\n");
-          else if (/<no@/i.test(line)) socket.write("550 5.1.1 no such user here\r\n");
-          else {
-            rcpts++;
-            socket.write("250 2.1.5 ok\r\n");
-          }
-        } else if (verb === "DATA") {
-          if (!mail || rcpts === 0) socket.write("554 5.5.1 no valid recipients\r\n");
-          else {
-            inData = true;
-            data = "";
-            socket.write("354 go ahead\r\n");
-          }
-        } else if (verb === "RSET") {
+        if (verb === "EHLO") return "250-strict.test\r\n250-PIPELINING\r\n250 8BITMIME";
+        if (verb === "MAIL") {
+          if (mail) return "503 5.5.1 nested MAIL command";
+          mail = true;
+          return "250 2.1.0 ok";
+        }
+        if (verb === "RCPT") {
+          if (!mail) return "503 5.5.1 need MAIL first";
+          if (/<no@/i.test(line)) return "550 5.1.1 no such user here";
+          rcpts++;
+          return "250 2.1.5 ok";
+        }
+        if (verb === "DATA") return !mail || rcpts === 0 ? "554 5.5.1 no valid recipients" : "354 go ahead";
+        if (verb === "RSET") {
           mail = false;
           rcpts = 0;
-          socket.write("250 2.0.0 ok\r\n");
-        } else if (verb === "QUIT") socket.end("221 2.0.0 bye\r\n");
-        else if (verb === "NOOP") socket.write("250 2.0.0 ok\r\n");
-        else socket.write("502 5.5.2 not implemented\r\n");
-      }
-    });
-    socket.on("error", () => {});
+          return "250 2.0.0 ok";
+        }
+        if (verb === "QUIT") return "221 2.0.0 bye";
+        if (verb === "NOOP") return "250 2.0.0 ok";
+        return "502 5.5.2 not implemented";
+      },
+      message(data) {
+        mail = false;
+        rcpts = 0;
+        seen.push("<data>");
+        delivered.push(data);
+        return "250 2.0.0 queued";
+      },
+    };
   });
-  return new Promise((resolve) => s.listen(port, host, () => resolve(s)));
 }
 
 before(async () => {

@@ -3,12 +3,13 @@
 // `opportunistic` falls back to plain text only when the handshake fails and says so in
 // the log, and a pooled connection never serves a stricter policy than it was opened for.
 import assert from "node:assert/strict";
-import net from "node:net";
+import type net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ConnectionPool } from "../src/delivery/connection-pool.ts";
 import { setOverride } from "../src/delivery/policy-store.ts";
 import { attemptDomain } from "../src/delivery/smtp-attempt.ts";
 import { startDns, type TestDns } from "./helpers/dns-server.ts";
+import { startScriptedSmtp } from "./helpers/scripted-smtp.ts";
 import { arrivedAt, firstLogEvent, sendPlain, startTestService, type TestService } from "./helpers/service.ts";
 import { freePort, type Sink, startSink } from "./helpers/sink.ts";
 
@@ -103,39 +104,21 @@ describe("tls: required", () => {
 
 /** Just enough SMTP for one message: EHLO offers STARTTLS, STARTTLS gets 454, the rest is accepted in plain text. */
 function startRefusingStartTls(host: string, port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    let inData = false;
-    let data = "";
-    let buffered = "";
-    socket.write("220 refusing.test ESMTP\r\n");
-    socket.on("data", (chunk) => {
-      buffered += chunk.toString("latin1");
-      for (let nl = buffered.indexOf("\r\n"); nl >= 0; nl = buffered.indexOf("\r\n")) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 2);
-        if (inData) {
-          if (line === ".") {
-            inData = false;
-            refusingGot.push(data);
-            socket.write("250 2.0.0 queued\r\n");
-          } else data += `${line}\r\n`;
-          continue;
-        }
-        const verb = line.slice(0, 4).toUpperCase();
-        if (verb === "EHLO") socket.write("250-refusing.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
-        else if (line.toUpperCase() === "STARTTLS") socket.write("454 4.7.0 TLS not available due to temporary reason\r\n");
-        else if (verb === "DATA") {
-          inData = true;
-          data = "";
-          socket.write("354 go ahead\r\n");
-        } else if (verb === "QUIT") socket.end("221 2.0.0 bye\r\n");
-        else if (verb === "RSET" || verb === "MAIL" || verb === "RCPT" || verb === "NOOP") socket.write("250 2.0.0 ok\r\n");
-        else socket.write("502 5.5.2 not implemented\r\n");
-      }
-    });
-    socket.on("error", () => {});
-  });
-  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+  return startScriptedSmtp(host, port, "220 refusing.test ESMTP", () => ({
+    command(line) {
+      const verb = line.slice(0, 4).toUpperCase();
+      if (verb === "EHLO") return "250-refusing.test\r\n250-PIPELINING\r\n250 STARTTLS";
+      if (line.toUpperCase() === "STARTTLS") return "454 4.7.0 TLS not available due to temporary reason";
+      if (verb === "DATA") return "354 go ahead";
+      if (verb === "QUIT") return "221 2.0.0 bye";
+      if (verb === "RSET" || verb === "MAIL" || verb === "RCPT" || verb === "NOOP") return "250 2.0.0 ok";
+      return "502 5.5.2 not implemented";
+    },
+    message(data) {
+      refusingGot.push(data);
+      return "250 2.0.0 queued";
+    },
+  }));
 }
 
 describe("opportunistic TLS", () => {

@@ -3,6 +3,7 @@
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { components } from "../../sdk/src/schema.ts";
 import type { Db } from "../../src/db/client.ts";
 import { type OverrideSettings, setOverride } from "../../src/delivery/policy-store.ts";
 import { type Running, spawnWorker, stopHikyaku } from "./hikyaku-process.ts";
@@ -38,16 +39,8 @@ export async function startWorkers(db: Db, databaseUrl: string, count: number, e
   return workers;
 }
 
-/** What the admin API shows: a live state as GET /v1/admin/destination-policies/{domain} answers it (dates as ISO strings). */
-export interface ApiLiveState {
-  key: string;
-  effective_messages_per_minute: number | null;
-  sent_last_minute: number;
-  rate_factor: number;
-  backoff_until: string | null;
-  suspended_until: string | null;
-  connections_in_use: number;
-}
+/** A live state as the admin API answers it: the OpenAPI document's type, as the SDK has it. */
+export type ApiLiveState = components["schemas"]["DestinationLiveState"];
 
 /**
  * The live state of the budget mail to `domain` (through MX hosts `mx`) counts against,
