@@ -2,9 +2,8 @@
 // holds the batch's hash, and each item is stored under `<key>#<index>` by storeMessage.
 // A retried batch (even after a crash half-way) replays the items already committed and
 // stores the rest; the same key with another batch is refused.
-
-import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import { now } from "../clock.ts";
 import { AppError } from "../errors.ts";
 
 export const itemKey = (key: string, index: number) => `${key}#${index}`;

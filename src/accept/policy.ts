@@ -4,7 +4,7 @@
 import { nowMs } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
-import { fieldValue, type HeaderField } from "./raw-message.ts";
+import { type HeaderField, fieldValue } from "./raw-message.ts";
 
 export type Priority = "high" | "normal" | "bulk";
 /** How a priority is stored in delivery_queue and graphile-worker jobs: lower runs first. */

@@ -5,14 +5,14 @@
 // the same transaction, so a retried request can never store the message twice.
 import type { Db, Tx } from "../db/client.ts";
 import { groupCommitPer } from "../db/group-commit.ts";
-import { serviceReply } from "../delivery/service-codes.ts";
 import { AppError } from "../errors.ts";
+import { serviceReply } from "../delivery/service-codes.ts";
 import { countIntake, countOutcomes } from "../metrics/instruments.ts";
 import { uuidv7 } from "../util/ids.ts";
-import type { Submission } from "./accept.ts";
+import { PRIORITIES } from "./policy.ts";
 import { domainOf } from "./addresses.ts";
 import type { Policy } from "./policy.ts";
-import { PRIORITIES } from "./policy.ts";
+import type { Submission } from "./accept.ts";
 
 export interface Accepted {
   id: string;

@@ -1,8 +1,8 @@
 // The console's words in Japanese and English. The language is the user's choice (a
 // cookie), else the browser's preference; every sentence a user can cause is here twice.
 import type { ServiceCode } from "../delivery/service-codes.ts";
-import type { AppError } from "../errors.ts";
 import type { DELIVERY_EVENTS, RECEPTION_EVENTS } from "../logs/filter.ts";
+import type { AppError } from "../errors.ts";
 
 export type Lang = "ja" | "en";
 export type Text = { ja: string; en: string };

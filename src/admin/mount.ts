@@ -1,9 +1,8 @@
 // Mounts the /admin console without loading it: its pages are imported on the first
 // /admin request, so processes that never serve one (workers, the CLI) do not pay for
 // loading them at start-up.
-
-import type { Context } from "hono";
 import { Hono } from "hono";
+import type { Context } from "hono";
 import type { ApiEnv } from "../api/context.ts";
 
 type ConsoleApp = { fetch(request: Request, env: unknown): Response | Promise<Response> };

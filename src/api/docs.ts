@@ -1,8 +1,8 @@
 // The API reference page at /docs: Swagger UI served from the swagger-ui-dist package,
 // so the page works without reaching any CDN.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { Hono } from "hono";
 import type { ApiEnv } from "./context.ts";
 

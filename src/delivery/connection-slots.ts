@@ -3,9 +3,8 @@
 // before it opens a connection, and frees it when the connection closes. Leases are
 // renewed while held and lapse on their own after a crashed process's TTL. A reused
 // connection costs no query.
-
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import { nowMs } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { log } from "../logger.ts";

@@ -2,8 +2,8 @@
 // domain's MX hosts (RFC 5321 §5.1: implicit MX, RFC 7505 null MX), each resolved to
 // addresses that are not internal unless the operator allows it.
 import type { HostPort } from "../config.ts";
-import { isInternalAddress } from "../net/internal-address.ts";
 import { DnsError, type Resolver } from "./dns.ts";
+import { isInternalAddress } from "../net/internal-address.ts";
 import type { ServiceCode } from "./service-codes.ts";
 
 export interface Target {

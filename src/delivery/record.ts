@@ -4,10 +4,9 @@
 // counts down the message's pending recipients, deletes the message bytes once nothing
 // is pending, queues the next attempt if any recipient was deferred, and writes the
 // intent of a DSN for the recipients that failed (so a crash cannot lose that DSN).
-
-import { usageShard } from "../accept/store.ts";
 import type { Sql, Tx } from "../db/client.ts";
 import { groupCommitPer } from "../db/group-commit.ts";
+import { usageShard } from "../accept/store.ts";
 import type { Outcome } from "./outcome.ts";
 
 export type RecipientState = "scheduled" | "queued" | "deferred" | "sending" | "delivered" | "bounced" | "expired" | "cancelled";

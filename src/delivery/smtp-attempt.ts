@@ -3,10 +3,10 @@
 // report each recipient's outcome as a value.
 import type SMTPConnection from "nodemailer/lib/smtp-connection";
 import { nowMs } from "../clock.ts";
-import { log } from "../logger.ts";
-import { type Budget, BusyError, ConnectError, type ConnectionPool, type ConnectionTls, type Lease, SlotLeaseError } from "./connection-pool.ts";
+import { BusyError, SlotLeaseError, type Budget, ConnectError, type ConnectionPool, type ConnectionTls, type Lease } from "./connection-pool.ts";
 import type { Target } from "./destination.ts";
 import { enhancedOf, kindOfCode, type Outcome } from "./outcome.ts";
+import { log } from "../logger.ts";
 import { type ServiceCode, serviceReply } from "./service-codes.ts";
 
 export interface AttemptInput {

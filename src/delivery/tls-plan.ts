@@ -9,8 +9,8 @@
 //   would have refused in the log. `none`, no policy, or a first fetch that failed:
 //   opportunistic.
 import type { ConnectionTls } from "./connection-pool.ts";
-import type { Destination, Target } from "./destination.ts";
 import type { TlsMode } from "./destination-policy.ts";
+import type { Destination, Target } from "./destination.ts";
 import type { MtaSts } from "./mta-sts.ts";
 import { mxAllowed, type StsPolicy } from "./mta-sts-policy.ts";
 import type { Outcome } from "./outcome.ts";

@@ -2,7 +2,7 @@
 // when unset, from a random secret generated once into the data directory, mode 0600).
 // Each ciphertext is bound to its key row's id, so rows cannot be swapped.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, unlinkSync, linkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Config } from "../config.ts";
 

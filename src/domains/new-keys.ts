@@ -2,7 +2,7 @@
 // encrypted and ready to insert as pending dkim_keys rows.
 import type { Config } from "../config.ts";
 import { uuidv7 } from "../util/ids.ts";
-import { encryptionKey, encryptPrivateKey } from "./key-encryption.ts";
+import { encryptPrivateKey, encryptionKey } from "./key-encryption.ts";
 import { ALGORITHMS, generateDkimKey, newSelector } from "./key-generation.ts";
 
 export interface KeyInsert {

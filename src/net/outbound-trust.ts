@@ -1,8 +1,7 @@
 // The CA certificates outbound TLS trusts where it checks certificates (MTA-STS MX hosts
 // and policy fetches): the system's roots, plus those of HIKYAKU_OUTBOUND_CA_FILE.
-
-import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
 
 /** The extra CA certificates of `file` (PEM), checked once at start so a bad file stops the worker with a reason. */

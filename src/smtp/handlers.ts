@@ -2,8 +2,8 @@
 // recognise the source IP (relay), check the envelope, and hand DATA to accept().
 // Every refusal is answered from the error table and written to the reception log.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerOptions, SMTPServerSession } from "smtp-server";
-import { MAX_RECIPIENTS } from "../accept/accept.ts";
 import { checkEmail, domainOf } from "../accept/addresses.ts";
+import { MAX_RECIPIENTS } from "../accept/accept.ts";
 import { checkDomainOwners, checkEnvelopeSender } from "../accept/sender-rules.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";

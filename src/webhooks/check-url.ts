@@ -2,8 +2,8 @@
 // when it names one literally. Names are checked again at every connect (safe-post.ts),
 // since DNS can change after the endpoint was saved.
 import net from "node:net";
-import { AppError } from "../errors.ts";
 import { isInternalAddress } from "../net/internal-address.ts";
+import { AppError } from "../errors.ts";
 
 export function checkWebhookUrl(text: string, allowPrivate: boolean, field = "url"): string {
   let url: URL;

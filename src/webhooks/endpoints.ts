@@ -3,7 +3,7 @@
 import { now } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
-import { decryptPrivateKey, encryptionKey, encryptPrivateKey } from "../domains/key-encryption.ts";
+import { decryptPrivateKey, encryptPrivateKey, encryptionKey } from "../domains/key-encryption.ts";
 import { AppError } from "../errors.ts";
 import { isUuid, uuidv7 } from "../util/ids.ts";
 import { checkWebhookUrl } from "./check-url.ts";

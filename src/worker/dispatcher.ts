@@ -1,10 +1,9 @@
 // The outbox dispatcher: turns due rows of delivery_queue into graphile-worker jobs, a
 // batch at a time and in one transaction, so intake never pays for a job insert (each
 // NOTIFY serialises commits) and no committed message can miss its job.
-
-import { PRIORITIES } from "../accept/policy.ts";
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import { PRIORITIES } from "../accept/policy.ts";
 import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
 
 const LOCK = 7_311_2026;

@@ -1,27 +1,27 @@
 // The worker role: graphile-worker running the delivery task, the outbox dispatcher,
 // and the heartbeat that rescues the jobs of killed workers.
 import { EventEmitter } from "node:events";
-import { type Runner, run, type Task, type TaskList, type WorkerEvents } from "graphile-worker";
+import { run, type Runner, type Task, type TaskList, type WorkerEvents } from "graphile-worker";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/client.ts";
 import { jobsPool } from "../db/jobs-pool.ts";
 import { workerLogger } from "../db/migrate.ts";
+import { log } from "../logger.ts";
+import { loadExtraCas, trustedCas } from "../net/outbound-trust.ts";
 import { ConnectionPool } from "../delivery/connection-pool.ts";
 import { ConnectionSlots } from "../delivery/connection-slots.ts";
-import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
-import { createResolver } from "../delivery/dns.ts";
-import { sendPendingDsns } from "../delivery/dsn-intent.ts";
-import { MtaSts } from "../delivery/mta-sts.ts";
 import { PolicyStore } from "../delivery/policy-store.ts";
 import { Shaper } from "../delivery/shaper.ts";
+import { createResolver } from "../delivery/dns.ts";
+import { type DeliveryContext, deliverMessages } from "../delivery/deliver.ts";
+import { sendPendingDsns } from "../delivery/dsn-intent.ts";
+import { MtaSts } from "../delivery/mta-sts.ts";
 import { sweepExpired } from "../delivery/sweeper.ts";
-import { log } from "../logger.ts";
 import { LOG_COUNTS_CRONTAB, LOG_COUNTS_TASK, logCountsTask } from "../logs/daily-counts.ts";
 import { RETENTION_CRONTAB, RETENTION_TASK, retentionTask } from "../logs/retention-task.ts";
-import { loadExtraCas, trustedCas } from "../net/outbound-trust.ts";
 import { deliverEndpoint } from "../webhooks/deliver-webhooks.ts";
-import { startWebhookDispatcher, WEBHOOK_TASK } from "../webhooks/dispatch-webhooks.ts";
 import { pruneWebhookAttempts } from "../webhooks/prune-attempts.ts";
+import { startWebhookDispatcher, WEBHOOK_TASK } from "../webhooks/dispatch-webhooks.ts";
 import { startDispatcher } from "./dispatcher.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 

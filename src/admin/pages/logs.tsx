@@ -6,7 +6,7 @@ import type { Hono } from "hono";
 import type { ServiceCode } from "../../delivery/service-codes.ts";
 import { AppError } from "../../errors.ts";
 import { csvRow, logCsv } from "../../logs/csv.ts";
-import { type ApiEvent, DELIVERY_FIELDS } from "../../logs/format-event.ts";
+import { DELIVERY_FIELDS, type ApiEvent } from "../../logs/format-event.ts";
 import { type LogQuery, parseLogQuery } from "../../logs/parse-query.ts";
 import { DELIVERY_EVENTS, queryLogs, RECEPTION_EVENTS } from "../../logs/query.ts";
 import { accountOf, type ConsoleContext, type ConsoleEnv, errorNotice } from "../context.ts";

@@ -3,8 +3,8 @@
 // time range. The same functions as /v1/webhooks (src/webhooks/*).
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
-import { nowMs } from "../../clock.ts";
 import { AppError } from "../../errors.ts";
+import { nowMs } from "../../clock.ts";
 import {
   createEndpoint,
   deleteEndpoint,
