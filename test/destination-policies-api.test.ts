@@ -112,16 +112,45 @@ describe("PUT, GET and DELETE /v1/admin/destination-policies/{domain}", () => {
 
   test("PUTs at the same moment that claim one MX suffix for different domains: exactly one gets it", async () => {
     const domains = Array.from({ length: 6 }, (_, i) => `claim${i}.example`);
-    const answers = await Promise.all(domains.map((d) => admin("PUT", `${PATH}/${d}`, { mx_suffixes: [".shared-mx.example"] })));
-    const won = answers.filter((r) => r.status === 200);
-    assert.equal(won.length, 1, answers.map((r) => `${r.status} ${JSON.stringify(r.body).slice(0, 160)}`).join("\n"));
-    for (const r of answers.filter((a) => a.status !== 200)) {
-      assert.equal(r.status, 422);
-      assert.equal(r.body.error.field, "mx_suffixes[0]");
+    try {
+      const answers = await Promise.all(domains.map((d) => admin("PUT", `${PATH}/${d}`, { mx_suffixes: [".shared-mx.example"] })));
+      const won = answers.filter((r) => r.status === 200);
+      assert.equal(won.length, 1, answers.map((r) => `${r.status} ${JSON.stringify(r.body).slice(0, 160)}`).join("\n"));
+      for (const r of answers.filter((a) => a.status !== 200)) {
+        assert.equal(r.status, 422);
+        assert.equal(r.body.error.field, "mx_suffixes[0]");
+      }
+      const owners = (await admin("GET", PATH)).body.data.filter((p: any) => p.mx_suffixes.includes(".shared-mx.example"));
+      assert.equal(owners.length, 1, "one policy groups the suffix");
+    } finally {
+      for (const d of domains) await admin("DELETE", `${PATH}/${d}`);
     }
-    const owners = (await admin("GET", PATH)).body.data.filter((p: any) => p.mx_suffixes.includes(".shared-mx.example"));
-    assert.equal(owners.length, 1, "one policy groups the suffix");
-    for (const d of domains) await admin("DELETE", `${PATH}/${d}`);
+  });
+
+  test("a built-in policy does not get back a suffix another policy took meanwhile: a PUT without mx_suffixes, and a DELETE, are 422", async () => {
+    try {
+      assert.equal((await admin("PUT", `${PATH}/gmail.com`, { mx_suffixes: [".googlemail.com"] })).status, 200);
+      assert.equal((await admin("PUT", `${PATH}/corp-mail.example`, { mx_suffixes: [".google.com"] })).status, 200);
+      for (const [method, body] of [
+        ["PUT", { max_connections: 3 }],
+        ["DELETE", undefined],
+      ] as const) {
+        const r = await admin(method, `${PATH}/gmail.com`, body);
+        assert.equal(r.status, 422, `${method}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.error.field, "mx_suffixes");
+        assert.match(r.body.error.message, /\.google\.com.*corp-mail\.example/);
+      }
+      const gmail = (await admin("GET", `${PATH}/gmail.com`)).body.policy;
+      assert.deepEqual([gmail.mx_suffixes, gmail.settings.max_connections === 3], [[".googlemail.com"], false], "the refused PUT stored nothing");
+      const owners = (await admin("GET", PATH)).body.data.filter((p: any) => p.mx_suffixes.includes(".google.com"));
+      assert.deepEqual(
+        owners.map((p: any) => p.domain),
+        ["corp-mail.example"],
+      );
+    } finally {
+      await admin("DELETE", `${PATH}/corp-mail.example`);
+      await admin("DELETE", `${PATH}/gmail.com`);
+    }
   });
 
   test("an IDN path is stored as its A-label", async () => {

@@ -4,7 +4,7 @@
 // is in force everywhere within about a second.
 import type { Db, Sql, Tx } from "../db/client.ts";
 import { type PollLoop, startPollLoop } from "../util/poll-loop.ts";
-import { type OverrideSettings, type Overrides, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
+import { type Overrides, type OverrideSettings, type ResolvedPolicy, resolvePolicy } from "./destination-policy.ts";
 
 export type { OverrideSettings };
 
@@ -63,7 +63,7 @@ async function readFrom(sql: Sql | Tx): Promise<Overrides> {
   return new Map(rows.map((r) => [r.domain, r.settings]));
 }
 
-/** Sets (replaces) the operator's settings for `domain` (a recipient domain, or `*`). */
+/** Sets (replaces) the operator's settings for `domain` (a recipient domain, or `*`), unchecked: for seeding (tests, the bench). */
 export async function setOverride(db: Db, domain: string, settings: OverrideSettings): Promise<void> {
   await writeTo(db.sql, domain, settings);
 }
@@ -75,19 +75,16 @@ async function writeTo(sql: Sql | Tx, domain: string, settings: OverrideSettings
 }
 
 /**
- * Sets `domain`'s settings to what `decide` makes of the overrides stored now, one change
- * at a time (a transaction lock): a check against the other policies (an MX suffix
- * belongs to one) cannot pass for two PUTs at once. `decide` may throw; nothing is written.
+ * Sets `domain`'s settings to what `decide` makes of the overrides stored now (null:
+ * removes them), one change at a time (a transaction lock): a check against the other
+ * policies (an MX suffix belongs to one) cannot pass for two changes at once. `decide`
+ * may throw; then nothing is written.
  */
-export async function changeOverride(db: Db, domain: string, decide: (current: Overrides) => OverrideSettings): Promise<void> {
+export async function changeOverride(db: Db, domain: string, decide: (current: Overrides) => OverrideSettings | null): Promise<void> {
   await db.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtextextended('destination-policies', 0))`;
-    await writeTo(tx, domain, decide(await readFrom(tx)));
+    const next = decide(await readFrom(tx));
+    if (next === null) await tx`delete from destination_policies where domain = ${domain}`;
+    else await writeTo(tx, domain, next);
   });
-}
-
-/** Removes the operator's settings for `domain`; false if there were none. */
-export async function deleteOverride(db: Db, domain: string): Promise<boolean> {
-  const rows = await db.sql`delete from destination_policies where domain = ${domain} returning domain`;
-  return rows.length > 0;
 }

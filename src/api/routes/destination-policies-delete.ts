@@ -1,12 +1,21 @@
 // DELETE /v1/admin/destination-policies/{domain}: drop the operator's override; the
 // domain goes back to its built-in policy, or to `*`.
 import { createRoute } from "@hono/zod-openapi";
-import { deleteOverride, readOverrides } from "../../delivery/policy-store.ts";
+import { listPolicies } from "../../delivery/destination-policy.ts";
+import { changeOverride, readOverrides } from "../../delivery/policy-store.ts";
 import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
-import { DOCOMO_EXAMPLE, DomainParam, lookupView, PolicyLookupSchema, policyDomain, refuseAlias } from "./destination-policies-schema.ts";
+import {
+  checkRestoredSuffixes,
+  DOCOMO_EXAMPLE,
+  DomainParam,
+  lookupView,
+  PolicyLookupSchema,
+  policyDomain,
+  refuseAlias,
+} from "./destination-policies-schema.ts";
 
 const route = createRoute({
   method: "delete",
@@ -41,9 +50,17 @@ export const destinationPoliciesDelete = router().openapi(route, async (c) => {
   const domain = policyDomain(c.req.valid("param").domain);
   refuseAlias(domain);
   const db = c.get("deps").db;
-  if (!(await deleteOverride(db, domain))) {
-    throw new AppError("not_found", `${domain} has no override; its policy is already the built-in one (or \`*\`).`, { field: "domain" });
-  }
+  await changeOverride(db, domain, (current) => {
+    if (!current.has(domain)) {
+      throw new AppError("not_found", `${domain} has no override; its policy is already the built-in one (or \`*\`).`, { field: "domain" });
+    }
+    checkRestoredSuffixes(
+      domain,
+      listPolicies(current).map((e) => e.policy),
+      "removing the override",
+    );
+    return null;
+  });
   const overrides = await readOverrides(db);
   const states = await readLiveStates(db, overrides);
   return c.json(lookupView(domain, [], overrides, states), 200);

@@ -255,7 +255,10 @@ export function refuseAlias(domain: string): void {
 /** The override as stored: the fields given, MX suffixes in their canonical form. */
 export function overrideFrom(domain: string, body: z.infer<typeof PolicyInputSchema>, others: DestinationPolicy[]): OverrideSettings {
   const { mx_suffixes, ...settings } = body;
-  if (mx_suffixes === undefined) return settings;
+  if (mx_suffixes === undefined) {
+    checkRestoredSuffixes(domain, others, "a PUT without mx_suffixes");
+    return settings;
+  }
   if (domain === "*") {
     throw new AppError("validation_error", "mx_suffixes: the `*` policy has no MX group of its own; give the suffixes to a named policy.", {
       field: "mx_suffixes",
@@ -263,6 +266,24 @@ export function overrideFrom(domain: string, body: z.infer<typeof PolicyInputSch
   }
   const suffixes = mx_suffixes.map((s, i) => checkSuffix(s, `mx_suffixes[${i}]`, domain, others));
   return { ...settings, mx_suffixes: [...new Set(suffixes)] };
+}
+
+/**
+ * A built-in policy whose override stops naming its MX suffixes (a PUT without them, or a
+ * DELETE) gets its built-in ones back: none of them may group hosts into another policy
+ * meanwhile, or two policies would claim the same hosts.
+ */
+export function checkRestoredSuffixes(domain: string, others: DestinationPolicy[], what: string): void {
+  for (const suffix of builtInPolicy(domain)?.mx_suffixes ?? []) {
+    const owner = others.find((p) => p.domain !== domain && p.mx_suffixes.includes(suffix));
+    if (owner) {
+      throw new AppError(
+        "validation_error",
+        `mx_suffixes: ${what} gives ${domain} back its built-in ${suffix}, which groups hosts into the ${owner.domain} policy now; a suffix belongs to one policy. Take it out of ${owner.domain} first, or give ${domain} its mx_suffixes without it.`,
+        { field: "mx_suffixes" },
+      );
+    }
+  }
 }
 
 function checkSuffix(input: string, field: string, domain: string, others: DestinationPolicy[]): string {
