@@ -155,8 +155,8 @@ test("with no rate limit, a slow-down reply limits the destination to half its l
   for (let i = 0; i < 30; i++) first.push(await post(`f${i}@busy.test`, i));
   await busy.waitFor(30, 30_000);
   assert.equal((await liveStateOf(hk, "busy.test"))?.effective_messages_per_minute ?? null, null, "no limit before the slow-down");
-  // The sends are counted once a second; the backoff takes its base from them.
-  await new Promise((r) => setTimeout(r, 1500));
+  // The backoff takes its base from the sends the workers count (written once a second).
+  await eventually(async () => ((await liveStateOf(hk, "busy.test"))?.sent_last_minute ?? 0) >= 30, "the thirty sends counted");
   const rest: string[] = [];
   for (let i = 0; i < 4; i++) rest.push(await post(`g${i}@busy.test`, i));
 
@@ -251,6 +251,9 @@ test("the live state shows the limit of the policy in force: a PUT that changes 
   // No limit: the shaper asks for no grant any more, so nothing it stores can say so.
   assert.equal((await put({ messages_per_minute: null }))?.effective_messages_per_minute, null);
   assert.equal((await liveStateOf(hk, "slow.test"))?.effective_messages_per_minute, null);
-  const text = await (await fetch(`${hk.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  const res = await fetch(`${hk.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /^hikyaku_shaping_rate_factor_ratio\{budget="slow\.test"\} 1$/m, "the budget's series are there");
   assert.doesNotMatch(text, /^hikyaku_shaping_rate_limit_messages_per_second\{budget="slow\.test"\}/m, "no limit, no limit series");
 });

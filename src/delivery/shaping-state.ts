@@ -23,8 +23,9 @@ export interface LiveState {
  * Every budget that has state, sent mail in the last minute, or open connections, by key.
  * The limit shown is the one of the policy in force now (`overrides` as stored), times the
  * backoff: not the one the shaper stored at its last grant, which a PUT that raises,
- * lowers or removes the limit leaves behind (with no limit the shaper asks for no grant,
- * so the old one would stay for ever). Workers read a changed policy within seconds.
+ * lowers or removes the limit leaves behind (with no limit, a budget without backoff
+ * state gets no grant, so the old one would stay for ever). Workers read a changed
+ * policy within about a second.
  */
 export async function readLiveStates(db: Db, overrides: Overrides, at: Date = now()): Promise<LiveState[]> {
   const minuteAgo = new Date(at.getTime() - 60_000);
@@ -65,8 +66,9 @@ export async function readLiveStates(db: Db, overrides: Overrides, at: Date = no
 
 /**
  * The messages per minute of the policy whose budget `key` is: a named policy's key is its
- * domain, a `*` budget's is `*:<MX group>` (which names no policy, so it finds `*`). A
- * key whose override was deleted finds `*` too, as its mail now does.
+ * domain (an alias's or an MX suffix's mail counts against it too), a `*` budget's is
+ * `*:<MX group>` (which names no policy, so it finds `*`). The left-over state of a key
+ * whose override was deleted shows `*`'s limit; its mail has gone to another budget.
  */
 function limitInForce(key: string, overrides: Overrides): number | null {
   return resolvePolicy(key, [], overrides).policy.messages_per_minute;

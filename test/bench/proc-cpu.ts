@@ -3,7 +3,6 @@
 // the children that already exited and were reaped (cutime/cstime); and the whole
 // machine's, to tell a phase bound by its cores from one that waited on something else.
 import { readdirSync, readFileSync } from "node:fs";
-import os from "node:os";
 
 const TICK = 100; // USER_HZ on Linux
 
@@ -73,11 +72,18 @@ export function machineCpu(): MachineCpu {
   return { busy: busy / TICK, steal: steal / TICK, total: (busy + idle + iowait + steal) / TICK };
 }
 
-/** Over an interval: cores kept busy on average (of os.availableParallelism()), and the share of the cores' time stolen. */
+/** The machine's online cores, as /proc/stat counts them (its first line sums over these). */
+export function machineCores(): number {
+  return readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .filter((l) => /^cpu\d+ /.test(l)).length;
+}
+
+/** Over an interval: cores kept busy on average (of machineCores()), and the share of the cores' time stolen. */
 export function machineUse(before: MachineCpu, after: MachineCpu): { busyCores: number; stealPct: number } {
   const total = after.total - before.total;
   if (total <= 0) return { busyCores: 0, stealPct: 0 };
-  const cores = os.availableParallelism();
+  const cores = machineCores();
   return {
     busyCores: Number((((after.busy - before.busy) / total) * cores).toFixed(2)),
     stealPct: Number((((after.steal - before.steal) / total) * 100).toFixed(1)),

@@ -1,7 +1,7 @@
 // What `npm run bench` prints: a line per phase as it ends (stderr), then the table of
 // medians with their spread, the ratios to Postfix, and CPU per message (stdout), and
 // the whole result as JSON for the record.
-import os from "node:os";
+import { machineCores } from "./proc-cpu.ts";
 
 export type Door = "http" | "smtp-reuse" | "smtp-per-message";
 
@@ -56,17 +56,11 @@ const median = (xs: number[]) => {
   return s.length === 0 ? Number.NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
-/** A median with its spread, to two decimals. */
-function cell2(xs: number[]): string {
+/** A median with its spread (min-max), rounded to `digits` decimals. */
+function cell(xs: number[], digits = 0): string {
   if (xs.length === 0) return "—";
-  const m = median(xs).toFixed(2);
+  const m = digits === 0 ? String(Math.round(median(xs))) : median(xs).toFixed(digits);
   return xs.length === 1 ? m : `${m} (${Math.min(...xs)}–${Math.max(...xs)})`;
-}
-
-function cell(xs: number[]): string {
-  if (xs.length === 0) return "—";
-  const m = Math.round(median(xs));
-  return xs.length === 1 ? String(m) : `${m} (${Math.min(...xs)}–${Math.max(...xs)})`;
 }
 
 export function printSummary(all: PhaseResult[], info: { messages: number; runs: number; concurrency: number; connections: number }): void {
@@ -109,11 +103,17 @@ export function printSummary(all: PhaseResult[], info: { messages: number; runs:
       .map((d) => [
         `${s} ${d}`,
         ...stages.map((k) => (of(s, d).some((p) => k in p.cpuMsPerMsg) ? median(of(s, d).map((p) => p.cpuMsPerMsg[k] ?? 0)).toFixed(2) : "—")),
-        cell2(of(s, d).flatMap((p) => (p.machine ? [p.machine.busyCores] : []))),
-        cell2(of(s, d).flatMap((p) => (p.machine ? [p.machine.stealPct] : []))),
+        cell(
+          of(s, d).flatMap((p) => (p.machine ? [p.machine.busyCores] : [])),
+          2,
+        ),
+        cell(
+          of(s, d).flatMap((p) => (p.machine ? [p.machine.stealPct] : [])),
+          2,
+        ),
       ]),
   );
-  console.log(`\nCPU milliseconds per message (median), by process; the machine's busy cores (of ${os.availableParallelism()}) and steal % (median, min–max):`);
+  console.log(`\nCPU milliseconds per message (median), by process; the machine's busy cores (of ${machineCores()}) and steal % (median, min–max):`);
   console.log(table(["system door", ...stages, "busy cores", "steal %"], cpuRows));
   const failed = all.filter((p) => p.timedOut || p.failed);
   for (const p of failed)

@@ -27,15 +27,21 @@ export async function startWorkers(db: Db, databaseUrl: string, count: number, e
       ...env,
     }),
   );
-  await eventually(
-    async () => {
-      for (const w of workers) if (w.child.exitCode !== null) throw new Error(`a worker exited: ${w.err().slice(-2000)}`);
-      const rows = await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`;
-      return rows.filter((r) => !before.has(r.poolId)).length >= count;
-    },
-    `${count} worker processes beating`,
-    60_000,
-  );
+  try {
+    await eventually(
+      async () => {
+        for (const w of workers) if (w.child.exitCode !== null) throw new Error(`a worker exited: ${w.err().slice(-2000)}`);
+        const rows = await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`;
+        return rows.filter((r) => !before.has(r.poolId)).length >= count;
+      },
+      `${count} worker processes beating`,
+      60_000,
+    );
+  } catch (err) {
+    // The ones that did start would keep the test's process alive.
+    await Promise.all(workers.map((w) => stopHikyaku(w)));
+    throw err;
+  }
   return workers;
 }
 
@@ -92,23 +98,27 @@ export function mostInWindow(times: number[], windowMs: number): number {
 export async function startWithPolicies(
   env: Record<string, string>,
   policies: Record<string, OverrideSettings>,
-): Promise<{ hk: TestService; worker: Running; metricsUrl: string; stop(): Promise<void> }> {
+): Promise<{ hk: TestService; metricsUrl: string; stop(): Promise<void> }> {
   const hk = await startTestService({ HIKYAKU_SECRET_KEY: WORKER_SECRET, ...env, HIKYAKU_ROLES: "api" });
-  for (const [domain, settings] of Object.entries(policies)) await setOverride(hk.service.db, domain, settings);
-  const metricsPort = await freePort();
-  const [worker] = await startWorkers(hk.service.db, hk.config.DATABASE_URL as string, 1, {
-    HIKYAKU_SMTP_TIMEOUT: "5",
-    HIKYAKU_METRICS_PORT: String(metricsPort),
-    ...(hk.config.HIKYAKU_METRICS_TOKEN ? {} : { HIKYAKU_METRICS_TOKEN: "shaping-worker-metrics-token" }),
-    ...env,
-  });
-  return {
-    hk,
-    worker: worker as Running,
-    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-    async stop() {
-      if (worker) await stopHikyaku(worker);
-      await hk.stop();
-    },
-  };
+  try {
+    for (const [domain, settings] of Object.entries(policies)) await setOverride(hk.service.db, domain, settings);
+    const metricsPort = await freePort();
+    const workers = await startWorkers(hk.service.db, hk.config.DATABASE_URL as string, 1, {
+      HIKYAKU_SMTP_TIMEOUT: "5",
+      HIKYAKU_METRICS_PORT: String(metricsPort),
+      ...(hk.config.HIKYAKU_METRICS_TOKEN ? {} : { HIKYAKU_METRICS_TOKEN: "shaping-worker-metrics-token" }),
+      ...env,
+    });
+    return {
+      hk,
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      async stop() {
+        for (const w of workers) await stopHikyaku(w);
+        await hk.stop();
+      },
+    };
+  } catch (err) {
+    await hk.stop();
+    throw err;
+  }
 }

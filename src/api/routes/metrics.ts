@@ -4,13 +4,13 @@
 // the OpenAPI document: its format is Prometheus's, not the API's JSON.
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
-import { readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
 import { instrumentFamilies } from "../../metrics/instruments.ts";
 import { processFamilies } from "../../metrics/process-metrics.ts";
+import { readOverrides } from "../../delivery/policy-store.ts";
+import { readLiveStates } from "../../delivery/shaping-state.ts";
 import { queueFamilies } from "../../metrics/queue-metrics.ts";
 import { shapingFamilies } from "../../metrics/shaping-metrics.ts";
 import { webhookFamilies } from "../../metrics/webhook-metrics.ts";
