@@ -8,6 +8,7 @@ import { isDatabaseDown, isStrandedWrite } from "./db/driver-faults.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";
+import { serveParent, startWorkerChildren } from "./worker/children.ts";
 import { isUnreturnedLocalJobs } from "./worker/runner.ts";
 
 const USAGE = `Usage: hikyaku <command>
@@ -69,7 +70,12 @@ async function openForCommand(config: ReturnType<typeof loadConfig>): ReturnType
 }
 
 async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
-  const service = await startService(config);
+  // The worker role in child processes, when asked and this process has other roles too.
+  const roles = config.HIKYAKU_ROLES;
+  const childCount = roles.has("worker") && roles.size > 1 ? config.HIKYAKU_WORKER_PROCESSES : 0;
+  const own = childCount > 0 ? { ...config, HIKYAKU_ROLES: new Set([...roles].filter((r) => r !== "worker")) } : config;
+  const service = await startService(own);
+  const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
   if (service.firstKey) {
     process.stdout.write(
       `\nHikyaku created your first account. Its API key (shown only now):\n\n  ${service.firstKey}\n\n` +
@@ -85,6 +91,7 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
   if (service.embedded) {
     process.stdout.write(`Embedded PostgreSQL on 127.0.0.1:${config.HIKYAKU_EMBEDDED_PG_PORT}, cluster in ${service.embedded.clusterDir}\n`);
   }
+  if (workers) process.stdout.write(`Delivery in ${childCount} worker process${childCount > 1 ? "es" : ""} (pid ${workers.pids().join(", ")})\n`);
   // Runs until a signal, or until the embedded PostgreSQL died for good: then exit non-zero,
   // so that a supervisor (systemd, a container runtime) starts the whole service again.
   const fatal = await new Promise<Error | undefined>((resolve) => {
@@ -132,8 +139,12 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     // service.stop() stops the parts in order and the embedded postgres last; nothing else
     // in the process handles these signals (graphile-worker runs with noHandleSignals).
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
+    // A worker child of another `hikyaku start` stops with it, even when it was killed.
+    serveParent(() => stop("the parent process is gone"));
   });
-  const clean = await service.stop();
+  // The children first: the database (the embedded one stops with this service) outlives them.
+  const childrenClean = (await workers?.stop(config.HIKYAKU_SHUTDOWN_SECONDS * 1000)) ?? true;
+  const clean = (await service.stop()) && childrenClean;
   if (fatal) console.error(`hikyaku: ${fatal.message}`);
   return clean && !fatal ? 0 : 1;
 }

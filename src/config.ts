@@ -101,6 +101,13 @@ export const configSchema = z.object({
   HIKYAKU_DNS_SERVERS: dnsServers.optional(),
   HIKYAKU_ROLES: roles.default(new Set<Role>(["api", "smtp", "worker"])),
   /**
+   * `hikyaku start` with the worker role beside others runs it in this many child
+   * processes instead of in its own: one event loop no longer carries intake and delivery
+   * together. 0: everything in one process. The children stop with the parent, are
+   * started again when one dies, and their counters are in the parent's /metrics.
+   */
+  HIKYAKU_WORKER_PROCESSES: z.coerce.number().int().min(0).max(32).default(0),
+  /**
    * Encrypts DKIM private keys at rest (AES-256-GCM). At least 32 characters, e.g.
    * `openssl rand -base64 32`. Unset: a random secret is generated once into the data
    * directory (mode 0600); processes that share a database must share the secret.

@@ -94,3 +94,48 @@ export function instrumentFamilies(): Family[] {
     webhookDisabled.family(),
   ];
 }
+
+/**
+ * Processes this one speaks for (the worker children of `hikyaku start` with
+ * HIKYAKU_WORKER_PROCESSES): each source answers with that process's counters, asked at
+ * each scrape; one that does not answer in time is left out of that scrape.
+ */
+const others = new Set<() => Promise<Family[]>>();
+
+/** Adds a source of another process's counters; returns its removal. */
+export function addCountersFrom(source: () => Promise<Family[]>): () => void {
+  others.add(source);
+  return () => others.delete(source);
+}
+
+/** This process's counters and those of the processes it speaks for, summed per series. */
+export async function allInstrumentFamilies(): Promise<Family[]> {
+  const theirs = await Promise.all([...others].map((source) => source().catch((): Family[] => [])));
+  return mergeFamilies([instrumentFamilies(), ...theirs]);
+}
+
+/** Families of several processes as one: the same series (name, suffix, labels) summed; help and type from the first. */
+export function mergeFamilies(lists: Family[][]): Family[] {
+  const byName = new Map<string, { family: Family; index: Map<string, number> }>();
+  for (const list of lists) {
+    for (const f of list) {
+      let into = byName.get(f.name);
+      if (!into) {
+        into = { family: { ...f, samples: [] }, index: new Map() };
+        byName.set(f.name, into);
+      }
+      for (const s of f.samples) {
+        const key = `${s.suffix ?? ""}${JSON.stringify(s.labels ?? {})}`;
+        const at = into.index.get(key);
+        if (at === undefined) {
+          into.index.set(key, into.family.samples.length);
+          into.family.samples.push({ ...s });
+        } else {
+          const same = into.family.samples[at];
+          if (same) same.value += s.value;
+        }
+      }
+    }
+  }
+  return [...byName.values()].map((e) => e.family);
+}

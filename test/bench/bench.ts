@@ -15,7 +15,7 @@
 //   npm run bench                       # 3 runs of 10,000 messages per door and mode
 //   npm run bench -- --quick            # 1 run of 2,000: for trying things
 //   npm run bench -- --messages 20000 --runs 5 --topologies split --doors http --no-postfix
-//   npm run bench -- --topologies all-in-one,two-process   # also api+smtp in one process, the worker in another
+//   npm run bench -- --topologies all-in-one,two-process   # also one process whose worker runs in a child (HIKYAKU_WORKER_PROCESSES=1)
 //   npm run bench -- --scheduled 100000 # with 100,000 messages scheduled for tomorrow waiting in the outbox
 //   npm run bench -- --webhook          # a webhook receiver subscribed to every delivered event: its latency per phase
 //   BENCH_PROFILE=/tmp/prof npm run bench -- --quick   # V8 CPU profiles of each Hikyaku process
@@ -241,7 +241,11 @@ function cpuSnapshot(hk: Running, pgPid: number | undefined, sink: SmtpSink): Re
   const snap: Record<string, number> = {};
   for (const p of hk.procs) {
     const key = p.name.startsWith("worker") ? "workers" : p.name;
-    snap[key] = (snap[key] ?? 0) + cpuOf(p.child.pid);
+    const own = cpuOf(p.child.pid);
+    snap[key] = (snap[key] ?? 0) + own;
+    // HIKYAKU_WORKER_PROCESSES: the worker children's CPU (and that of any that exited).
+    const children = cpuOfTree(p.child.pid) - own;
+    if (children > 0) snap.workers = (snap.workers ?? 0) + children;
   }
   if (pgPid) snap.postgres = cpuOfTree(pgPid);
   snap.sink = cpuOf(sink.pid);

@@ -1,6 +1,7 @@
 // Hikyaku as the bench runs it: one process with every role (HIKYAKU_ROLES unset), or
-// api + smtp + N worker processes on one database, or (two-process) api and smtp in one
-// process and the worker in another; started and stopped around each block.
+// api + smtp + N worker processes on one database, or (two-process) one `hikyaku start`
+// with HIKYAKU_WORKER_PROCESSES=1: api and smtp in it, the worker in its child process;
+// started and stopped around each block.
 import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
@@ -38,15 +39,14 @@ export async function startHikyaku(topology: Topology, env: NodeJS.ProcessEnv, p
     topology === "all-in-one"
       ? [["all", undefined]]
       : topology === "two-process"
-        ? [
-            ["front", "api,smtp"],
-            ["worker", "worker"],
-          ]
+        ? [["front", undefined]]
         : [["api", "api"], ["smtp", "smtp"], ...Array.from({ length: workers }, (_, i): [string, string] => [`worker${i + 1}`, "worker"])];
   const procs = roles.map(([name, role]) => {
     const e: NodeJS.ProcessEnv = { ...common };
     if (role) e.HIKYAKU_ROLES = role;
     else delete e.HIKYAKU_ROLES;
+    // One `hikyaku start` whose worker role runs in a child process.
+    if (topology === "two-process") e.HIKYAKU_WORKER_PROCESSES = "1";
     return { name, child: start(e, name) };
   });
   const base = `http://127.0.0.1:${ports.http}`;

@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { AppError } from "../../errors.ts";
 import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
-import { instrumentFamilies } from "../../metrics/instruments.ts";
+import { allInstrumentFamilies } from "../../metrics/instruments.ts";
 import { processFamilies } from "../../metrics/process-metrics.ts";
 import { readOverrides } from "../../delivery/policy-store.ts";
 import { readLiveStates } from "../../delivery/shaping-state.ts";
@@ -37,7 +37,7 @@ export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
     up = 0;
   }
   const database: Family = { name: "hikyaku_database_up", help: "1 when the scrape could read the database, else 0.", type: "gauge", samples: [{ value: up }] };
-  const body = encodeFamilies([database, ...fromDatabase, ...instrumentFamilies(), ...processFamilies()]);
+  const body = encodeFamilies([database, ...fromDatabase, ...(await allInstrumentFamilies()), ...processFamilies()]);
   return c.body(body, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });
 
