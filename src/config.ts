@@ -104,9 +104,11 @@ export const configSchema = z.object({
    * `hikyaku start` with the worker role beside others runs it in this many child
    * processes instead of in its own: one event loop no longer carries intake and delivery
    * together. 0: everything in one process. The children stop with the parent, are
-   * started again when one dies, and their counters are in the parent's /metrics.
+   * started again when one dies, and their counters are in the parent's /metrics. Each
+   * worker process may hold up to about 60 PostgreSQL connections (the embedded server
+   * allows 200 in all, so at most two beside the parent there).
    */
-  HIKYAKU_WORKER_PROCESSES: z.coerce.number().int().min(0).max(32).default(0),
+  HIKYAKU_WORKER_PROCESSES: z.coerce.number().int().min(0).max(8).default(0),
   /**
    * Encrypts DKIM private keys at rest (AES-256-GCM). At least 32 characters, e.g.
    * `openssl rand -base64 32`. Unset: a random secret is generated once into the data
