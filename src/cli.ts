@@ -73,9 +73,22 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
   // The worker role in child processes, when asked and this process has other roles too.
   const roles = config.HIKYAKU_ROLES;
   const childCount = roles.has("worker") && roles.size > 1 ? config.HIKYAKU_WORKER_PROCESSES : 0;
+  if (childCount > 2 && !config.DATABASE_URL) {
+    throw new Error(
+      `HIKYAKU_WORKER_PROCESSES=${childCount}: the embedded PostgreSQL (200 connections) has room for at most 2 worker processes beside this one; set DATABASE_URL for more.`,
+    );
+  }
   const own = childCount > 0 ? { ...config, HIKYAKU_ROLES: new Set([...roles].filter((r) => r !== "worker")) } : config;
+  // A signal while the service starts is kept, and stops it once it has (a worker child
+  // told to stop at once by its parent then still exits cleanly).
+  const early: string[] = [];
+  const onEarly = (signal: string) => early.push(signal);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onEarly);
   const service = await startService(own);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, onEarly);
   const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
+  // The children stop first (the database outlives them), within the same time limit.
+  if (workers) service.alsoStop(() => workers.stop(Math.max(1000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000)));
   if (service.firstKey) {
     process.stdout.write(
       `\nHikyaku created your first account. Its API key (shown only now):\n\n  ${service.firstKey}\n\n` +
@@ -141,10 +154,9 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
     // A worker child of another `hikyaku start` stops with it, even when it was killed.
     serveParent(() => stop("the parent process is gone"));
+    if (early[0]) stop(early[0]);
   });
-  // The children first: the database (the embedded one stops with this service) outlives them.
-  const childrenClean = (await workers?.stop(config.HIKYAKU_SHUTDOWN_SECONDS * 1000)) ?? true;
-  const clean = (await service.stop()) && childrenClean;
+  const clean = await service.stop();
   if (fatal) console.error(`hikyaku: ${fatal.message}`);
   return clean && !fatal ? 0 : 1;
 }

@@ -32,6 +32,8 @@ export interface Service {
    * worker's last heartbeat, and are unlocked by the next worker to look.
    */
   stop(): Promise<boolean>;
+  /** Adds a part that stop() stops first, within the same time limit (the worker children of `hikyaku start`). */
+  alsoStop(stop: () => Promise<void>): void;
 }
 
 export async function openDatabase(config: Config): Promise<{ db: Db; url: string; embedded?: EmbeddedDb; stopEmbedded?: () => Promise<void> }> {
@@ -76,6 +78,7 @@ export async function startService(config: Config): Promise<Service> {
       firstKey,
       embedded,
       stop: () => stopWithin(config.HIKYAKU_SHUTDOWN_SECONDS * 1000, stops.reverse(), db, stopEmbedded),
+      alsoStop: (stop) => void stops.push(stop),
     };
   } catch (err) {
     for (const stop of stops.reverse()) await stop().catch(() => {});

@@ -19,6 +19,8 @@ let sink: Sink;
 let key: string;
 let env: Record<string, string>;
 const started: Running[] = [];
+/** Worker children seen, killed at the end in case one outlived its parent. */
+const children: number[] = [];
 
 before(async () => {
   database = await testDatabase();
@@ -41,6 +43,7 @@ before(async () => {
 
 after(async () => {
   for (const r of started) await stopHikyaku(r, "SIGKILL");
+  for (const pid of children) if (running(pid)) process.kill(pid, "SIGKILL");
   await sink?.close();
   await db?.close();
   await database?.drop();
@@ -79,6 +82,7 @@ function rolesOf(pid: number): string | undefined {
 
 test("the worker runs in a child: it delivers both doors' mail, its counters are in the parent's /metrics, and a killed one is replaced; SIGTERM stops both with 0", async () => {
   const { r, base, relay, child } = await startOne();
+  children.push(child);
   assert.equal(rolesOf(child), "worker");
   assert.equal(rolesOf(r.child.pid as number), undefined, "the parent runs the other roles");
 
@@ -93,26 +97,36 @@ test("the worker runs in a child: it delivers both doors' mail, its counters are
   const scrape = async () => (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   const delivered = (text: string) =>
     [...text.matchAll(/^hikyaku_deliveries_total\{result="delivered",[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
-  await eventually(async () => delivered(await scrape()) >= 2, "the child's deliveries in the parent's /metrics");
-  const text = await scrape();
+  const text = await eventually(async () => {
+    const t = await scrape();
+    return delivered(t) >= 2 && /^hikyaku_delivery_attempt_duration_seconds_count [1-9]\d*$/m.test(t) ? t : undefined;
+  }, "the child's deliveries and attempt histogram in the parent's /metrics");
   assert.match(text, /^hikyaku_intake_messages_total\{door="http",result="accepted"\} 1$/m, "the parent's own counters are there too");
   const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
   assert.equal(types.length, new Set(types).size, "each family once: the two processes' series are merged, not listed twice");
-  assert.match(text, /^hikyaku_delivery_attempt_duration_seconds_count [1-9]\d*$/m, "the child's histogram");
+  const deliveredBefore = delivered(text);
 
   // A killed child is replaced, and the new one delivers.
   process.kill(child, "SIGKILL");
   await eventually(async () => otherChild(r.child.pid as number, child), "another worker process", 60_000);
   await post(base, "after the child was killed");
   await sink.waitFor(before + 3, 60_000);
+  // The dead child's counts stay in the sum: a counter never goes back.
+  await eventually(async () => delivered(await scrape()) >= deliveredBefore + 1, "the new child's delivery added to the old one's");
 
   const next = otherChild(r.child.pid as number, child) as number;
+  children.push(next);
   assert.equal(await stopHikyaku(r), 0, r.err().slice(-2000));
   assert.equal(running(next), false, "the child stopped with the parent");
 });
 
 test("a child whose parent was killed stops by itself", async () => {
+  const pools = async () => (await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((p) => p.poolId);
+  const before = new Set(await pools());
   const { r, child } = await startOne();
+  children.push(child);
+  // Once the child runs (its job runner beats), not while it still starts.
+  await eventually(async () => (await pools()).some((p) => !before.has(p)), "the child's heartbeat", 60_000);
   await stopHikyaku(r, "SIGKILL");
   await eventually(async () => !running(child), "the orphaned worker process gone", 30_000);
 });

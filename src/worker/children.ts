@@ -6,15 +6,22 @@
 //
 // The children are real worker processes, as with HIKYAKU_ROLES: several may share the
 // database, a killed one's jobs come back after its missed heartbeats. Here the parent
-// starts another when one dies, stops them before the database on shutdown, and asks
-// them for their counters over the IPC channel at each scrape of its /metrics. A child
+// starts another when one dies (waiting longer each time one dies soon after its start),
+// stops them before the database on shutdown, and asks them for their counters over the
+// IPC channel at each scrape of its /metrics. They run in a process group of their own,
+// so a terminal's Ctrl-C reaches only the parent, which stops them in order. A child
 // whose parent is gone (even after SIGKILL) sees its channel close and shuts down.
 import { type ChildProcess, spawn } from "node:child_process";
 import { log } from "../logger.ts";
 import type { Family } from "../metrics/exposition.ts";
-import { addCountersFrom, instrumentFamilies } from "../metrics/instruments.ts";
+import { addCountersFrom, instrumentFamilies, mergeFamilies } from "../metrics/instruments.ts";
 
-const RESTART_MS = 1000;
+/** Marks a worker child in its environment: only such a process answers and follows its parent. */
+const CHILD_MARK = "HIKYAKU_WORKER_CHILD";
+const RESTART_FIRST_MS = 1000;
+const RESTART_MAX_MS = 60_000;
+/** A child that ran this long before it died was healthy: the next restart waits RESTART_FIRST_MS again. */
+const HEALTHY_MS = 60_000;
 const COUNTERS_WAIT_MS = 1000;
 
 interface CountersAsk {
@@ -27,92 +34,123 @@ interface CountersAnswer {
   families: Family[];
 }
 
+interface Slot {
+  child?: ChildProcess;
+  startedAt: number;
+  restartMs: number;
+  /** The counters of the child now in the slot, as it last answered. */
+  last: Family[];
+}
+
 export interface WorkerChildren {
   /** The children's pids now (for logs and tests). */
   pids(): number[];
-  /** SIGTERM to each, then waits (SIGKILL after `ms`); true when every one exited 0. */
-  stop(ms: number): Promise<boolean>;
+  /** SIGTERM to each, then waits, SIGKILL after `ms`; rejects unless every one exited 0. */
+  stop(ms: number): Promise<void>;
 }
 
 /** Starts `count` worker children of this `hikyaku start` on `databaseUrl`. */
 export function startWorkerChildren(count: number, databaseUrl: string): WorkerChildren {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, HIKYAKU_ROLES: "worker", HIKYAKU_WORKER_PROCESSES: "0" };
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, HIKYAKU_ROLES: "worker", HIKYAKU_WORKER_PROCESSES: "0", [CHILD_MARK]: "1" };
   // Their counters come to the parent's /metrics; a port of their own would clash.
   delete env.HIKYAKU_METRICS_PORT;
-  const children: (ChildProcess | undefined)[] = new Array(count).fill(undefined);
+  // A debugger's port (or a pause waiting for one) is the parent's, not each child's.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect"));
+  const slots: Slot[] = Array.from({ length: count }, () => ({ startedAt: 0, restartMs: RESTART_FIRST_MS, last: [] }));
+  // Counters of children that died, so that a restart never makes a counter go back.
+  let retired: Family[] = [];
   let stopping = false;
   let asked = 0;
 
-  const launch = (slot: number) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, "start"], {
+  const launch = (slot: Slot) => {
+    const child = spawn(process.execPath, [...execArgv, process.argv[1] as string, "start"], {
       env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
+      detached: true,
     });
-    children[slot] = child;
-    child.once("exit", (code, signal) => {
+    slot.child = child;
+    slot.startedAt = Date.now();
+    let ended = false;
+    // A failed spawn emits `error` and no `exit`: either one ends the child, once.
+    const end = (how: Record<string, unknown>) => {
+      if (ended) return;
+      ended = true;
+      retired = mergeFamilies([retired, slot.last]);
+      slot.last = [];
       if (stopping) return;
-      log.error("a worker process exited; starting another", { pid: child.pid, code, signal });
+      slot.restartMs = Date.now() - slot.startedAt >= HEALTHY_MS ? RESTART_FIRST_MS : slot.restartMs;
+      log.error("a worker process ended; starting another", { ...how, pid: child.pid, restart_in_ms: slot.restartMs });
       setTimeout(() => {
         if (!stopping) launch(slot);
-      }, RESTART_MS).unref();
-    });
-    child.on("error", (err) => log.error("a worker process could not be started", { err }));
+      }, slot.restartMs).unref();
+      slot.restartMs = Math.min(RESTART_MAX_MS, slot.restartMs * 2);
+    };
+    child.once("exit", (code, signal) => end({ code, signal }));
+    child.once("error", (err) => end({ err }));
   };
-  for (let i = 0; i < count; i++) launch(i);
+  for (const slot of slots) launch(slot);
 
-  const countersOf = (child: ChildProcess): Promise<Family[]> =>
+  const countersOf = (slot: Slot): Promise<Family[]> =>
     new Promise((resolve) => {
-      if (!child.connected) return resolve([]);
+      const child = slot.child;
+      if (!child?.connected) return resolve(slot.last);
       const id = ++asked;
-      const done = (families: Family[]) => {
+      const done = (families?: Family[]) => {
         clearTimeout(timer);
         child.off("message", onMessage);
-        resolve(families);
+        if (families) slot.last = families;
+        // No answer in time: what it said last, not nothing (a counter never goes back).
+        resolve(slot.last);
       };
       const onMessage = (m: unknown) => {
         const a = m as CountersAnswer;
         if (a?.type === "hikyaku:counters" && a.id === id) done(a.families);
       };
-      const timer = setTimeout(() => done([]), COUNTERS_WAIT_MS);
+      const timer = setTimeout(() => done(), COUNTERS_WAIT_MS);
       child.on("message", onMessage);
       child.send({ type: "hikyaku:counters?", id } satisfies CountersAsk, (err) => {
-        if (err) done([]);
+        if (err) done();
       });
     });
-  const removeSource = addCountersFrom(async () => (await Promise.all(children.flatMap((c) => (c ? [countersOf(c)] : [])))).flat());
+  const removeSource = addCountersFrom(async () => mergeFamilies([retired, ...(await Promise.all(slots.map(countersOf)))]));
 
+  const running = (c: ChildProcess | undefined): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null && c.pid !== undefined;
   return {
-    pids: () => children.flatMap((c) => (c?.pid !== undefined && c.exitCode === null && c.signalCode === null ? [c.pid] : [])),
+    pids: () => slots.flatMap((s) => (running(s.child) ? [s.child.pid as number] : [])),
     async stop(ms) {
       stopping = true;
       removeSource();
-      const exits = children.map(
-        (child) =>
+      const exits = slots.map(
+        (slot) =>
           new Promise<boolean>((resolve) => {
-            if (!child || child.exitCode !== null || child.signalCode !== null) return resolve(child?.exitCode === 0);
+            const child = slot.child;
+            if (!running(child)) return resolve(slot.child?.exitCode === 0);
             const kill = setTimeout(() => child.kill("SIGKILL"), ms);
+            // A child that cannot be reaped even after SIGKILL does not hold the shutdown.
+            const giveUp = setTimeout(() => resolve(false), ms + 2000);
             child.once("exit", (code) => {
               clearTimeout(kill);
+              clearTimeout(giveUp);
               resolve(code === 0);
             });
             child.kill("SIGTERM");
           }),
       );
-      return (await Promise.all(exits)).every(Boolean);
+      if (!(await Promise.all(exits)).every(Boolean)) throw new Error("a worker process did not stop cleanly");
     },
   };
 }
 
 /**
- * In a child: answers the parent's asks for this process's counters, and calls `gone`
- * when the parent is (the IPC channel closed). Nothing happens in a process without one.
+ * In a worker child: answers the parent's asks for this process's counters, and calls
+ * `gone` when the parent is (the IPC channel closed). Nothing happens in any other process.
  */
 export function serveParent(gone: () => void): void {
-  if (!process.send) return;
+  if (process.env[CHILD_MARK] !== "1" || !process.send) return;
   process.on("message", (m: unknown) => {
     const ask = m as CountersAsk;
     if (ask?.type !== "hikyaku:counters?") return;
-    process.send?.({ type: "hikyaku:counters", id: ask.id, families: instrumentFamilies() } satisfies CountersAnswer);
+    process.send?.({ type: "hikyaku:counters", id: ask.id, families: instrumentFamilies() } satisfies CountersAnswer, undefined, {}, () => {});
   });
   process.once("disconnect", gone);
   // Gone already, while this process was still starting: the event was missed.
