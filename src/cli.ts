@@ -8,7 +8,7 @@ import { isDatabaseDown, isStrandedWrite } from "./db/driver-faults.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";
-import { serveParent, startWorkerChildren } from "./worker/children.ts";
+import { isWorkerChild, serveParent, startWorkerChildren } from "./worker/children.ts";
 import { isUnreturnedLocalJobs } from "./worker/runner.ts";
 
 const USAGE = `Usage: hikyaku <command>
@@ -79,13 +79,15 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     );
   }
   const own = childCount > 0 ? { ...config, HIKYAKU_ROLES: new Set([...roles].filter((r) => r !== "worker")) } : config;
-  // A signal while the service starts is kept, and stops it once it has (a worker child
-  // told to stop at once by its parent then still exits cleanly).
+  // In a worker child, a signal while the service starts is kept and stops it once it has,
+  // so a child its parent stops at once still exits cleanly. Anywhere else a signal during
+  // start-up ends the process at once, as it always did (a start that hangs stays stoppable).
   const early: string[] = [];
   const onEarly = (signal: string) => early.push(signal);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onEarly);
+  const keepEarly = isWorkerChild();
+  if (keepEarly) for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onEarly);
   const service = await startService(own);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, onEarly);
+  if (keepEarly) for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, onEarly);
   const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
   // The children stop first (the database outlives them), within the same time limit.
   if (workers) service.alsoStop(() => workers.stop(Math.max(1000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000)));

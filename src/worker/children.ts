@@ -141,12 +141,17 @@ export function startWorkerChildren(count: number, databaseUrl: string): WorkerC
   };
 }
 
+/** True in a worker child started by startWorkerChildren (with its IPC channel). */
+export function isWorkerChild(): boolean {
+  return process.env[CHILD_MARK] === "1" && typeof process.send === "function";
+}
+
 /**
  * In a worker child: answers the parent's asks for this process's counters, and calls
  * `gone` when the parent is (the IPC channel closed). Nothing happens in any other process.
  */
 export function serveParent(gone: () => void): void {
-  if (process.env[CHILD_MARK] !== "1" || !process.send) return;
+  if (!isWorkerChild()) return;
   process.on("message", (m: unknown) => {
     const ask = m as CountersAsk;
     if (ask?.type !== "hikyaku:counters?") return;
