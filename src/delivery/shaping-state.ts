@@ -3,6 +3,7 @@
 import { now } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { type Overrides, resolvePolicy } from "./destination-policy.ts";
+import { readOverrides } from "./policy-store.ts";
 
 export interface LiveState {
   /** The budget key (ResolvedPolicy.key). */
@@ -62,6 +63,12 @@ export async function readLiveStates(db: Db, overrides: Overrides, at: Date = no
     suspended_until: r.suspendedUntil,
     connections_in_use: r.connections,
   }));
+}
+
+/** The operator's overrides stored now and every budget's live state under them: what the admin API, the console and /metrics show. */
+export async function readPoliciesInForce(db: Db): Promise<{ overrides: Overrides; states: LiveState[] }> {
+  const overrides = await readOverrides(db);
+  return { overrides, states: await readLiveStates(db, overrides) };
 }
 
 /**

@@ -1,11 +1,10 @@
 // The operator's destination policies: the built-in table (src/delivery/destination-policy.ts)
-// and each budget's live state (readLiveStates). Read-only: changes go through
+// and each budget's live state (readPoliciesInForce). Read-only: changes go through
 // /v1/admin/destination-policies.
 /** @jsxRuntime automatic @jsxImportSource hono/jsx */
 import type { Hono } from "hono";
 import { listPolicies } from "../../delivery/destination-policy.ts";
-import { readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
+import { readPoliciesInForce } from "../../delivery/shaping-state.ts";
 import type { ConsoleEnv } from "../context.ts";
 import { t } from "../i18n.ts";
 import { ColumnHeads, page } from "../layout.tsx";
@@ -15,8 +14,7 @@ export function destinationPages(app: Hono<ConsoleEnv>) {
   app.get("/admin/operator/destinations", async (c) => {
     const lang = c.get("lang");
     const db = c.get("deps").db;
-    const overrides = await readOverrides(db);
-    const states = await readLiveStates(db, overrides);
+    const { overrides, states } = await readPoliciesInForce(db);
     const source = (builtIn: boolean, overridden: boolean) => t(lang, builtIn && overridden ? "sourceBoth" : overridden ? "sourceOverride" : "sourceBuiltIn");
     const perMinute = (n: number | null) => (n === null ? t(lang, "unlimited") : String(n));
     return page(

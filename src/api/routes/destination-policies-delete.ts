@@ -1,9 +1,8 @@
 // DELETE /v1/admin/destination-policies/{domain}: drop the operator's override; the
 // domain goes back to its built-in policy, or to `*`.
 import { createRoute } from "@hono/zod-openapi";
-import { listPolicies } from "../../delivery/destination-policy.ts";
-import { changeOverride, readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
+import { changeOverride } from "../../delivery/policy-store.ts";
+import { readPoliciesInForce } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
@@ -54,14 +53,9 @@ export const destinationPoliciesDelete = router().openapi(route, async (c) => {
     if (!current.has(domain)) {
       throw new AppError("not_found", `${domain} has no override; its policy is already the built-in one (or \`*\`).`, { field: "domain" });
     }
-    checkRestoredSuffixes(
-      domain,
-      listPolicies(current).map((e) => e.policy),
-      "removing the override",
-    );
+    checkRestoredSuffixes(domain, current, "removing the override");
     return null;
   });
-  const overrides = await readOverrides(db);
-  const states = await readLiveStates(db, overrides);
+  const { overrides, states } = await readPoliciesInForce(db);
   return c.json(lookupView(domain, [], overrides, states), 200);
 });

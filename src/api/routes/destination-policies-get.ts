@@ -2,8 +2,7 @@
 // and how the domain finds it (its own name, an alias, an MX suffix, or `*`).
 import { createRoute, z } from "@hono/zod-openapi";
 import { canonicalName } from "../../delivery/destination-policy.ts";
-import { readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
+import { readPoliciesInForce } from "../../delivery/shaping-state.ts";
 import { AppError } from "../../errors.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
@@ -50,8 +49,7 @@ export const destinationPoliciesGet = router().openapi(route, async (c) => {
   const domain = policyDomain(c.req.valid("param").domain);
   const mx = mxHosts(c.req.valid("query").mx);
   const db = c.get("deps").db;
-  const overrides = await readOverrides(db);
-  const states = await readLiveStates(db, overrides);
+  const { overrides, states } = await readPoliciesInForce(db);
   return c.json(lookupView(domain, mx, overrides, states), 200);
 });
 

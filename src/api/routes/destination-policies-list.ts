@@ -2,8 +2,7 @@
 // with the settings in force, where they come from, and the live state of its budget.
 import { createRoute, z } from "@hono/zod-openapi";
 import { listPolicies } from "../../delivery/destination-policy.ts";
-import { readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
+import { readPoliciesInForce } from "../../delivery/shaping-state.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
 import { DEFAULT_EXAMPLE, DOCOMO_EXAMPLE, PolicyViewSchema, policyView } from "./destination-policies-schema.ts";
@@ -33,8 +32,7 @@ const route = createRoute({
 
 export const destinationPoliciesList = router().openapi(route, async (c) => {
   const db = c.get("deps").db;
-  const overrides = await readOverrides(db);
-  const states = await readLiveStates(db, overrides);
+  const { overrides, states } = await readPoliciesInForce(db);
   const data = listPolicies(overrides).map((e) => policyView(e.policy, e.builtIn, overrides, states));
   return c.json({ data }, 200);
 });

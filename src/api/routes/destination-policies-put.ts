@@ -3,9 +3,8 @@
 // for a domain with no built-in policy, follows `*`). In force in every process within
 // about a second (src/delivery/policy-store.ts).
 import { createRoute } from "@hono/zod-openapi";
-import { listPolicies } from "../../delivery/destination-policy.ts";
-import { changeOverride, readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
+import { changeOverride } from "../../delivery/policy-store.ts";
+import { readPoliciesInForce } from "../../delivery/shaping-state.ts";
 import { router } from "../context.ts";
 import { adminAuth, errorResponses } from "../openapi-parts.ts";
 import {
@@ -54,14 +53,7 @@ export const destinationPoliciesPut = router().openapi(route, async (c) => {
   refuseAlias(domain);
   const db = c.get("deps").db;
   const body = c.req.valid("json");
-  await changeOverride(db, domain, (current) =>
-    overrideFrom(
-      domain,
-      body,
-      listPolicies(current).map((e) => e.policy),
-    ),
-  );
-  const overrides = await readOverrides(db);
-  const states = await readLiveStates(db, overrides);
+  await changeOverride(db, domain, (current) => overrideFrom(domain, body, current));
+  const { overrides, states } = await readPoliciesInForce(db);
   return c.json(lookupView(domain, [], overrides, states), 200);
 });

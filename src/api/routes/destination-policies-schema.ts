@@ -9,6 +9,7 @@ import {
   canonicalSuffix,
   DEFAULT_SETTINGS,
   type DestinationPolicy,
+  listPolicies,
   type OverrideSettings,
   type Overrides,
   type ResolvedPolicy,
@@ -252,11 +253,16 @@ export function refuseAlias(domain: string): void {
   }
 }
 
+/** Every policy in force under the stored overrides (built-in, overridden, the operator's own, `*`). */
+function policiesOf(current: Overrides): DestinationPolicy[] {
+  return listPolicies(current).map((e) => e.policy);
+}
+
 /** The override as stored: the fields given, MX suffixes in their canonical form. */
-export function overrideFrom(domain: string, body: z.infer<typeof PolicyInputSchema>, others: DestinationPolicy[]): OverrideSettings {
+export function overrideFrom(domain: string, body: z.infer<typeof PolicyInputSchema>, current: Overrides): OverrideSettings {
   const { mx_suffixes, ...settings } = body;
   if (mx_suffixes === undefined) {
-    checkRestoredSuffixes(domain, others, "a PUT without mx_suffixes");
+    checkRestoredSuffixes(domain, current, "a PUT without mx_suffixes");
     return settings;
   }
   if (domain === "*") {
@@ -264,6 +270,7 @@ export function overrideFrom(domain: string, body: z.infer<typeof PolicyInputSch
       field: "mx_suffixes",
     });
   }
+  const others = policiesOf(current);
   const suffixes = mx_suffixes.map((s, i) => checkSuffix(s, `mx_suffixes[${i}]`, domain, others));
   return { ...settings, mx_suffixes: [...new Set(suffixes)] };
 }
@@ -273,7 +280,8 @@ export function overrideFrom(domain: string, body: z.infer<typeof PolicyInputSch
  * DELETE) gets its built-in ones back: none of them may group hosts into another policy
  * meanwhile, or two policies would claim the same hosts.
  */
-export function checkRestoredSuffixes(domain: string, others: DestinationPolicy[], what: string): void {
+export function checkRestoredSuffixes(domain: string, current: Overrides, what: string): void {
+  const others = policiesOf(current);
   for (const suffix of builtInPolicy(domain)?.mx_suffixes ?? []) {
     const owner = others.find((p) => p.domain !== domain && p.mx_suffixes.includes(suffix));
     if (owner) {

@@ -9,8 +9,7 @@ import { log } from "../../logger.ts";
 import { encodeFamilies, type Family } from "../../metrics/exposition.ts";
 import { allInstrumentFamilies } from "../../metrics/instruments.ts";
 import { processFamilies } from "../../metrics/process-metrics.ts";
-import { readOverrides } from "../../delivery/policy-store.ts";
-import { readLiveStates } from "../../delivery/shaping-state.ts";
+import { readPoliciesInForce } from "../../delivery/shaping-state.ts";
 import { queueFamilies } from "../../metrics/queue-metrics.ts";
 import { shapingFamilies } from "../../metrics/shaping-metrics.ts";
 import { webhookFamilies } from "../../metrics/webhook-metrics.ts";
@@ -24,13 +23,7 @@ export const metricsRoute = new Hono<ApiEnv>().get("/metrics", async (c) => {
   let up = 1;
   try {
     const db = c.get("deps").db;
-    fromDatabase = (
-      await Promise.all([
-        queueFamilies(db),
-        webhookFamilies(db),
-        readOverrides(db).then(async (overrides) => shapingFamilies(await readLiveStates(db, overrides))),
-      ])
-    ).flat();
+    fromDatabase = (await Promise.all([queueFamilies(db), webhookFamilies(db), readPoliciesInForce(db).then(({ states }) => shapingFamilies(states))])).flat();
   } catch (err) {
     // The process's own metrics still answer; the database's are left out, not faked.
     log.warn("metrics: database unavailable", { err: err as Error });
