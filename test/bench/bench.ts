@@ -242,10 +242,13 @@ function cpuSnapshot(hk: Running, pgPid: number | undefined, sink: SmtpSink): Re
   for (const p of hk.procs) {
     const key = p.name.startsWith("worker") ? "workers" : p.name;
     const own = cpuOf(p.child.pid);
-    snap[key] = (snap[key] ?? 0) + own;
-    // HIKYAKU_WORKER_PROCESSES: the worker children's CPU (and that of any that exited).
-    const children = cpuOfTree(p.child.pid) - own;
-    if (children > 0) snap.workers = (snap.workers ?? 0) + children;
+    const tree = cpuOfTree(p.child.pid);
+    // Descendants: the worker children with HIKYAKU_WORKER_PROCESSES (living or exited);
+    // in the other topologies, the process's own helpers, counted as its.
+    if (hk.topology === "two-process") {
+      snap[key] = (snap[key] ?? 0) + own;
+      snap.workers = (snap.workers ?? 0) + (tree - own);
+    } else snap[key] = (snap[key] ?? 0) + tree;
   }
   if (pgPid) snap.postgres = cpuOfTree(pgPid);
   snap.sink = cpuOf(sink.pid);
