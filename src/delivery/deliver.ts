@@ -63,6 +63,10 @@ async function claim(db: Db, ids: string[], reclaim: boolean): Promise<Claimed[]
   const states: RecipientState[] = reclaim ? [...WAITING_STATES, "sending"] : WAITING_STATES;
   const at = now();
   const due = new Date(at.getTime() + DUE_SLACK_MS);
+  // Every table is reached through the ids themselves (`= any(ids)`), not only through a
+  // join: the plan PostgreSQL caches for a connection may be made while messages looks
+  // small (a new or just-emptied table), and a join alone then stays a scan of the whole
+  // table for the life of that plan.
   return db.sql<Claimed[]>`
     with c as (
       update recipients set state = 'sending', attempts = attempts + 1, updated_at = ${at}
@@ -74,8 +78,8 @@ async function claim(db: Db, ids: string[], reclaim: boolean): Promise<Claimed[]
       insert into delivery_queue (message_id, run_at, priority)
       select r.message_id, min(r.next_attempt_at), min(m.priority)
       from recipients r join messages m on m.id = r.message_id
-      where r.message_id = any(${ids}::uuid[]) and r.state = any(${WAITING_STATES}::text[]) and r.next_attempt_at > ${due}
-        and m.cancelled_at is null
+      where r.message_id = any(${ids}::uuid[]) and m.id = any(${ids}::uuid[])
+        and r.state = any(${WAITING_STATES}::text[]) and r.next_attempt_at > ${due} and m.cancelled_at is null
       group by r.message_id
       on conflict (message_id) do update set run_at = least(delivery_queue.run_at, excluded.run_at)
     )
@@ -84,6 +88,7 @@ async function claim(db: Db, ids: string[], reclaim: boolean): Promise<Claimed[]
       m.expires_at as "expiresAt", m.cancelled_at as "cancelledAt", m.quiet_hours as "quietHours", mc.raw,
       json_agg(json_build_object('id', c.id, 'address', c.address, 'domain', c.domain, 'attempts', c.attempts)) as recipients
     from c join messages m on m.id = c.message_id join message_contents mc on mc.message_id = m.id
+    where m.id = any(${ids}::uuid[]) and mc.message_id = any(${ids}::uuid[])
     -- by the two keys, not by the bytes: raw depends on mc.message_id, so it need not be grouped on
     group by m.id, mc.message_id`;
 }
