@@ -91,25 +91,9 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
   const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
   // The children stop first (the database outlives them), within the same time limit.
   if (workers) service.alsoStop(() => workers.stop(Math.max(1000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000)));
-  if (service.firstKey) {
-    process.stdout.write(
-      `\nHikyaku created your first account. Its API key (shown only now):\n\n  ${service.firstKey}\n\n` +
-        `Send a message:\n  curl -X POST ${service.httpUrl}/v1/messages -H "Authorization: Bearer ${service.firstKey}" \\\n` +
-        `    -H "Content-Type: application/json" -d '{"from":"you@your-domain.example","to":"someone@example.com","subject":"Hello","text":"Hi"}'\n\n`,
-    );
-  }
-  if (service.httpUrl) process.stdout.write(`API on ${service.httpUrl} (reference at ${service.httpUrl}/docs)\n`);
-  if (service.smtp) {
-    const { relayPort, submissionPort, smtpsPort } = service.smtp;
-    process.stdout.write(`SMTP relay on port ${relayPort}, submission (STARTTLS) on ${submissionPort}, SMTPS on ${smtpsPort}\n`);
-  }
-  if (service.embedded) {
-    process.stdout.write(`Embedded PostgreSQL on 127.0.0.1:${config.HIKYAKU_EMBEDDED_PG_PORT}, cluster in ${service.embedded.clusterDir}\n`);
-  }
-  if (workers) process.stdout.write(`Delivery in ${childCount} worker process${childCount > 1 ? "es" : ""} (pid ${workers.pids().join(", ")})\n`);
   // Runs until a signal, or until the embedded PostgreSQL died for good: then exit non-zero,
   // so that a supervisor (systemd, a container runtime) starts the whole service again.
-  const fatal = await new Promise<Error | undefined>((resolve) => {
+  const ended = new Promise<Error | undefined>((resolve) => {
     service.embedded?.lost.then((err) => {
       log.error("stopping: the embedded postgres is gone", { err });
       resolve(err);
@@ -158,6 +142,26 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     serveParent(() => stop("the parent process is gone"));
     if (early[0]) stop(early[0]);
   });
+  // The banner says the service is up, so it comes only now that the signals are handled:
+  // until a process listens for one, a signal ends it outright, and a signal sent on
+  // seeing "API on" (Ctrl-C at once, a test, a supervisor) once landed in between.
+  if (service.firstKey) {
+    process.stdout.write(
+      `\nHikyaku created your first account. Its API key (shown only now):\n\n  ${service.firstKey}\n\n` +
+        `Send a message:\n  curl -X POST ${service.httpUrl}/v1/messages -H "Authorization: Bearer ${service.firstKey}" \\\n` +
+        `    -H "Content-Type: application/json" -d '{"from":"you@your-domain.example","to":"someone@example.com","subject":"Hello","text":"Hi"}'\n\n`,
+    );
+  }
+  if (service.httpUrl) process.stdout.write(`API on ${service.httpUrl} (reference at ${service.httpUrl}/docs)\n`);
+  if (service.smtp) {
+    const { relayPort, submissionPort, smtpsPort } = service.smtp;
+    process.stdout.write(`SMTP relay on port ${relayPort}, submission (STARTTLS) on ${submissionPort}, SMTPS on ${smtpsPort}\n`);
+  }
+  if (service.embedded) {
+    process.stdout.write(`Embedded PostgreSQL on 127.0.0.1:${config.HIKYAKU_EMBEDDED_PG_PORT}, cluster in ${service.embedded.clusterDir}\n`);
+  }
+  if (workers) process.stdout.write(`Delivery in ${childCount} worker process${childCount > 1 ? "es" : ""} (pid ${workers.pids().join(", ")})\n`);
+  const fatal = await ended;
   const clean = await service.stop();
   if (fatal) console.error(`hikyaku: ${fatal.message}`);
   return clean && !fatal ? 0 : 1;
