@@ -128,10 +128,14 @@ export function startWorkerChildren(count: number, databaseUrl: string): WorkerC
             const kill = setTimeout(() => child.kill("SIGKILL"), ms);
             // A child that cannot be reaped even after SIGKILL does not hold the shutdown.
             const giveUp = setTimeout(() => resolve(false), ms + 2000);
-            child.once("exit", (code) => {
+            // Ended by this SIGTERM itself: it came before the child had loaded far enough
+            // to handle signals (from its first step of start-up it keeps them and stops
+            // cleanly once started), so it had begun nothing. Only SIGKILL, or an exit
+            // code other than 0, is an unclean stop.
+            child.once("exit", (code, signal) => {
               clearTimeout(kill);
               clearTimeout(giveUp);
-              resolve(code === 0);
+              resolve(code === 0 || signal === "SIGTERM");
             });
             child.kill("SIGTERM");
           }),
