@@ -114,11 +114,16 @@ export async function allInstrumentFamilies(): Promise<Family[]> {
   return mergeFamilies([instrumentFamilies(), ...theirs]);
 }
 
-/** Families of several processes as one: the same series (name, suffix, labels) summed; help and type from the first. */
+/**
+ * Families of several processes as one: the same series (name, suffix, labels) summed;
+ * help and type from the first. Only counters and histograms add up across processes; a
+ * gauge (a level, such as connections open) does not, so one is refused rather than summed.
+ */
 export function mergeFamilies(lists: Family[][]): Family[] {
   const byName = new Map<string, { family: Family; index: Map<string, number> }>();
   for (const list of lists) {
     for (const f of list) {
+      if (f.type === "gauge") throw new Error(`mergeFamilies: ${f.name} is a gauge; a level read in several processes is not their sum`);
       let into = byName.get(f.name);
       if (!into) {
         into = { family: { ...f, samples: [] }, index: new Map() };
