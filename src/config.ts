@@ -106,9 +106,13 @@ export const configSchema = z.object({
    * together. 0: everything in one process. The children stop with the parent, are
    * started again when one dies, and their counters are in the parent's /metrics. Each
    * worker process may hold up to about 60 PostgreSQL connections (the embedded server
-   * allows 200 in all, so at most two beside the parent there).
+   * allows 200 in all, so at most two beside the parent there). `auto` (the default): one
+   * child on a machine with two or more cores, none on one core.
    */
-  HIKYAKU_WORKER_PROCESSES: z.coerce.number().int().min(0).max(8).default(0),
+  HIKYAKU_WORKER_PROCESSES: z
+    .union([z.literal("auto"), z.coerce.number().int().min(0).max(8)], { message: 'a whole number from 0 to 8, or "auto"' })
+    .default("auto")
+    .transform((n) => (n === "auto" ? (os.availableParallelism() >= 2 ? 1 : 0) : n)),
   /**
    * Encrypts DKIM private keys at rest (AES-256-GCM). At least 32 characters, e.g.
    * `openssl rand -base64 32`. Unset: a random secret is generated once into the data

@@ -91,6 +91,12 @@ describe("hikyaku", { concurrency: 2 }, () => {
       firstKey = keys[0] as string;
       assert.match(service.out(), /shown only now/);
       assert.doesNotMatch(service.err(), new RegExp(firstKey), "the key is not in the log lines");
+      // HIKYAKU_WORKER_PROCESSES unset (auto): on two or more cores delivery runs in one child.
+      if (os.availableParallelism() >= 2) {
+        const pid = Number((await service.waitFor(/Delivery in 1 worker process \(pid (\d+)\)\n/, 10_000))[1]);
+        const ppid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+        assert.equal(ppid, service.child.pid, "the worker is a child of this start");
+      } else assert.doesNotMatch(service.out(), /Delivery in/);
     });
 
     test("a POST with that key answers 202", async () => {

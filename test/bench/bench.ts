@@ -2,8 +2,9 @@
 //
 // On loopback, 1 KB messages with one recipient, every message counted at one sink
 // (Postfix's smtp-sink on 127.0.0.2). For each of --runs runs, in alternating order:
-//   Hikyaku all-in-one (one process, HIKYAKU_ROLES unset), then api + smtp + 2 worker
-//   processes on the same database, each through the HTTP door (50 concurrent POSTs),
+//   Hikyaku all-in-one (one process, HIKYAKU_WORKER_PROCESSES=0), two-process (one
+//   `hikyaku start` whose worker runs in a child: `npm start` on two cores), then api +
+//   smtp + 2 worker processes on the same database, each through the HTTP door (50 concurrent POSTs),
 //   the SMTP relay door with 20 reused connections, and with one connection per
 //   message (20 at once, as PHP mail()-style clients send);
 //   a private Postfix 3.7 instance (temp config/queue/data dirs, relayhost = the sink)
@@ -15,7 +16,7 @@
 //   npm run bench                       # 3 runs of 10,000 messages per door and mode
 //   npm run bench -- --quick            # 1 run of 2,000: for trying things
 //   npm run bench -- --messages 20000 --runs 5 --topologies split --doors http --no-postfix
-//   npm run bench -- --topologies all-in-one,two-process   # also one process whose worker runs in a child (HIKYAKU_WORKER_PROCESSES=1)
+//   npm run bench -- --topologies all-in-one,two-process   # only these two
 //   npm run bench -- --scheduled 100000 # with 100,000 messages scheduled for tomorrow waiting in the outbox
 //   npm run bench -- --webhook          # a webhook receiver subscribed to every delivered event: its latency per phase
 //   BENCH_PROFILE=/tmp/prof npm run bench -- --quick   # V8 CPU profiles of each Hikyaku process
@@ -45,7 +46,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "50" },
     connections: { type: "string", default: "20" },
     workers: { type: "string", default: "2" },
-    topologies: { type: "string", default: "all-in-one,split" },
+    topologies: { type: "string", default: "all-in-one,two-process,split" },
     doors: { type: "string", default: "http,smtp-reuse,smtp-per-message" },
     "no-postfix": { type: "boolean", default: false },
     "postfix-log": { type: "boolean", default: false },

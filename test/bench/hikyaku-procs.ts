@@ -45,8 +45,9 @@ export async function startHikyaku(topology: Topology, env: NodeJS.ProcessEnv, p
     const e: NodeJS.ProcessEnv = { ...common };
     if (role) e.HIKYAKU_ROLES = role;
     else delete e.HIKYAKU_ROLES;
-    // One `hikyaku start` whose worker role runs in a child process.
-    if (topology === "two-process") e.HIKYAKU_WORKER_PROCESSES = "1";
+    // two-process: one `hikyaku start` whose worker role runs in a child process (the
+    // default on two cores); all-in-one: everything in the one process.
+    e.HIKYAKU_WORKER_PROCESSES = topology === "two-process" ? "1" : "0";
     return { name, child: start(e, name) };
   });
   const base = `http://127.0.0.1:${ports.http}`;
