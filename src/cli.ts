@@ -8,7 +8,7 @@ import { isDatabaseDown, isStrandedWrite } from "./db/driver-faults.ts";
 import { migrate } from "./db/migrate.ts";
 import { log, setLogLevel } from "./logger.ts";
 import { openDatabase, startService } from "./service.ts";
-import { isWorkerChild, serveParent, startWorkerChildren } from "./worker/children.ts";
+import { isWorkerChild, serveParent, startWorkerChildren, tellParentSignalsHandled } from "./worker/children.ts";
 import { isUnreturnedLocalJobs } from "./worker/runner.ts";
 
 const USAGE = `Usage: hikyaku <command>
@@ -69,6 +69,8 @@ async function openForCommand(config: ReturnType<typeof loadConfig>): ReturnType
   return { db: connect(embedded.url), url: embedded.url, embedded, stopEmbedded: embedded.stop };
 }
 
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
   // The worker role in child processes, when asked and this process has other roles too.
   const roles = config.HIKYAKU_ROLES;
@@ -85,12 +87,11 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
   const early: string[] = [];
   const onEarly = (signal: string) => early.push(signal);
   const keepEarly = isWorkerChild();
-  if (keepEarly) for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onEarly);
+  if (keepEarly) {
+    for (const signal of SIGNALS) process.on(signal, onEarly);
+    tellParentSignalsHandled();
+  }
   const service = await startService(own);
-  if (keepEarly) for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, onEarly);
-  const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
-  // The children stop first (the database outlives them), within the same time limit.
-  if (workers) service.alsoStop(() => workers.stop(Math.max(1000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000)));
   // Runs until a signal, or until the embedded PostgreSQL died for good: then exit non-zero,
   // so that a supervisor (systemd, a container runtime) starts the whole service again.
   const ended = new Promise<Error | undefined>((resolve) => {
@@ -137,11 +138,27 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     };
     // service.stop() stops the parts in order and the embedded postgres last; nothing else
     // in the process handles these signals (graphile-worker runs with noHandleSignals).
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
+    // A second Ctrl-C ends a stop that hangs. A worker child keeps listening instead: its
+    // parent (or a supervisor signalling the whole group, then the parent stopping it)
+    // may signal it again, and the stop it has begun must finish.
+    let stopping = false;
+    const onSignal = (signal: string) => {
+      if (stopping) return log.info("already shutting down", { signal });
+      stopping = true;
+      stop(signal);
+      if (!keepEarly) for (const sig of SIGNALS) process.off(sig, onSignal);
+    };
+    for (const signal of SIGNALS) process.on(signal, onSignal);
+    // Only now the early listeners go: with none at all for a moment, a signal would end
+    // the process outright.
+    if (keepEarly) for (const signal of SIGNALS) process.off(signal, onEarly);
     // A worker child of another `hikyaku start` stops with it, even when it was killed.
     serveParent(() => stop("the parent process is gone"));
     if (early[0]) stop(early[0]);
   });
+  const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
+  // The children stop first (the database outlives them), within the same time limit.
+  if (workers) service.alsoStop(() => workers.stop(Math.max(1000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000)));
   // The banner says the service is up, so it comes only now that the signals are handled:
   // until a process listens for one, a signal ends it outright, and a signal sent on
   // seeing "API on" (Ctrl-C at once, a test, a supervisor) once landed in between.

@@ -1,7 +1,8 @@
 // HIKYAKU_WORKER_PROCESSES: one `hikyaku start` whose worker role runs in a child process.
 // Mail through both doors is delivered by the child; the parent's /metrics has the
-// child's counters; a killed child is replaced; SIGTERM stops both, cleanly; and a child
-// whose parent was killed (SIGKILL) stops by itself.
+// child's counters; a killed child is replaced; SIGTERM stops both, cleanly, even when the
+// child is signalled too or still starts; and a child whose parent was killed (SIGKILL)
+// stops by itself.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
@@ -129,6 +130,27 @@ test("a child whose parent was killed stops by itself", async () => {
   await eventually(async () => (await pools()).some((p) => !before.has(p)), "the child's heartbeat", 60_000);
   await stopHikyaku(r, "SIGKILL");
   await eventually(async () => !running(child), "the orphaned worker process gone", 30_000);
+});
+
+test("SIGTERM to parent and child at once (a supervisor's kill of the group): the child's stop is not cut short; both exit cleanly", async () => {
+  const pools = async () => (await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((p) => p.poolId);
+  const before = new Set(await pools());
+  const { r, child } = await startOne();
+  children.push(child);
+  const pool = await eventually(async () => (await pools()).find((p) => !before.has(p)), "the child's heartbeat", 60_000);
+  // The child's own SIGTERM starts its stop; the parent's SIGTERM to it comes a moment later.
+  process.kill(child, "SIGTERM");
+  assert.equal(await stopHikyaku(r), 0, `a second signal killed the stopping child\n${r.err().slice(-2000)}`);
+  assert.equal(running(child), false);
+  // The last step of a worker's clean stop: its heartbeat row goes (a killed one's stays).
+  assert.equal((await pools()).includes(pool), false, "the child finished its stop");
+});
+
+test("a stop right after the banner, while the child still starts, is a clean one", async () => {
+  const { r, child } = await startOne();
+  children.push(child);
+  assert.equal(await stopHikyaku(r, "SIGINT"), 0, r.err().slice(-2000));
+  assert.equal(running(child), false);
 });
 
 /** A worker child of `parent` other than `old`, if one runs. */

@@ -34,8 +34,15 @@ interface CountersAnswer {
   families: Family[];
 }
 
+/** A child's word that it now handles signals itself (sent once, early in its start-up). */
+interface SignalsHandled {
+  type: "hikyaku:signals";
+}
+
 interface Slot {
   child?: ChildProcess;
+  /** The child in the slot said it handles signals: a death by SIGTERM is then not a clean stop. */
+  handlesSignals: boolean;
   startedAt: number;
   restartMs: number;
   /** The counters of the child now in the slot, as it last answered. */
@@ -45,7 +52,10 @@ interface Slot {
 export interface WorkerChildren {
   /** The children's pids now (for logs and tests). */
   pids(): number[];
-  /** SIGTERM to each, then waits, SIGKILL after `ms`; rejects unless every one exited 0. */
+  /**
+   * SIGTERM to each, then waits, SIGKILL after `ms`; rejects unless every one exited 0,
+   * or died of that SIGTERM before it could handle signals (so before it began any work).
+   */
   stop(ms: number): Promise<void>;
 }
 
@@ -56,7 +66,7 @@ export function startWorkerChildren(count: number, databaseUrl: string): WorkerC
   delete env.HIKYAKU_METRICS_PORT;
   // A debugger's port (or a pause waiting for one) is the parent's, not each child's.
   const execArgv = process.execArgv.filter((a) => !a.startsWith("--inspect"));
-  const slots: Slot[] = Array.from({ length: count }, () => ({ startedAt: 0, restartMs: RESTART_FIRST_MS, last: [] }));
+  const slots: Slot[] = Array.from({ length: count }, () => ({ startedAt: 0, restartMs: RESTART_FIRST_MS, last: [], handlesSignals: false }));
   // Counters of children that died, so that a restart never makes a counter go back.
   let retired: Family[] = [];
   let stopping = false;
@@ -70,6 +80,10 @@ export function startWorkerChildren(count: number, databaseUrl: string): WorkerC
     });
     slot.child = child;
     slot.startedAt = Date.now();
+    slot.handlesSignals = false;
+    child.on("message", (m: unknown) => {
+      if ((m as SignalsHandled)?.type === "hikyaku:signals") slot.handlesSignals = true;
+    });
     let ended = false;
     // A failed spawn emits `error` and no `exit`: either one ends the child, once.
     const end = (how: Record<string, unknown>) => {
@@ -128,14 +142,13 @@ export function startWorkerChildren(count: number, databaseUrl: string): WorkerC
             const kill = setTimeout(() => child.kill("SIGKILL"), ms);
             // A child that cannot be reaped even after SIGKILL does not hold the shutdown.
             const giveUp = setTimeout(() => resolve(false), ms + 2000);
-            // Ended by this SIGTERM itself: it came before the child had loaded far enough
-            // to handle signals (from its first step of start-up it keeps them and stops
-            // cleanly once started), so it had begun nothing. Only SIGKILL, or an exit
-            // code other than 0, is an unclean stop.
+            // Ended by this SIGTERM itself before it said it handles signals: it had not
+            // loaded that far, so it had begun nothing (from that step on it keeps a
+            // signal and stops cleanly once started). Any other death is an unclean stop.
             child.once("exit", (code, signal) => {
               clearTimeout(kill);
               clearTimeout(giveUp);
-              resolve(code === 0 || signal === "SIGTERM");
+              resolve(code === 0 || (signal === "SIGTERM" && !slot.handlesSignals));
             });
             child.kill("SIGTERM");
           }),
@@ -148,6 +161,11 @@ export function startWorkerChildren(count: number, databaseUrl: string): WorkerC
 /** True in a worker child started by startWorkerChildren (with its IPC channel). */
 export function isWorkerChild(): boolean {
   return process.env[CHILD_MARK] === "1" && typeof process.send === "function";
+}
+
+/** In a worker child, once its signal listeners are on: tells the parent (see stop()). */
+export function tellParentSignalsHandled(): void {
+  if (isWorkerChild()) process.send?.({ type: "hikyaku:signals" } satisfies SignalsHandled, undefined, {}, () => {});
 }
 
 /**
