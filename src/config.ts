@@ -1,5 +1,6 @@
 // The one typed, documented configuration schema. Nothing else in the service reads
 // process.env: every setting, its default and its meaning live here.
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
@@ -112,7 +113,7 @@ export const configSchema = z.object({
   HIKYAKU_WORKER_PROCESSES: z
     .union([z.literal("auto"), z.coerce.number().int().min(0).max(8)], { message: 'a whole number from 0 to 8, or "auto"' })
     .default("auto")
-    .transform((n) => (n === "auto" ? (os.availableParallelism() >= 2 ? 1 : 0) : n)),
+    .transform((n) => (n === "auto" ? (usableCores() >= 2 ? 1 : 0) : n)),
   /**
    * Encrypts DKIM private keys at rest (AES-256-GCM). At least 32 characters, e.g.
    * `openssl rand -base64 32`. Unset: a random secret is generated once into the data
@@ -204,6 +205,27 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema> & { dataDir: string };
 
 /** Parses an environment into a Config, or throws one sentence per bad variable. */
+/**
+ * The cores this process may use: its CPU affinity, and on Linux its cgroup's CPU quota
+ * (a container limited to one CPU on a larger host), which Node 20's
+ * os.availableParallelism() does not read.
+ */
+export function usableCores(): number {
+  const cores = os.availableParallelism();
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, "utf8").trim();
+    } catch {
+      return undefined;
+    }
+  };
+  // cgroup v2: "<quota> <period>" or "max <period>"; v1: quota -1 when unlimited.
+  const [quota, period] = (read("/sys/fs/cgroup/cpu.max") ?? `${read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")} ${read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")}`)
+    .split(/\s+/)
+    .map(Number);
+  return quota !== undefined && period !== undefined && quota > 0 && period > 0 ? Math.min(cores, quota / period) : cores;
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const input: Record<string, string> = {};
   for (const key of Object.keys(configSchema.shape)) {
