@@ -210,7 +210,7 @@ export type Config = z.infer<typeof configSchema> & { dataDir: string };
  * (a container limited to one CPU on a larger host), which Node 20's
  * os.availableParallelism() does not read.
  */
-export function usableCores(): number {
+export function usableCores(cgroupRoot = "/sys/fs/cgroup"): number {
   const cores = os.availableParallelism();
   const read = (file: string) => {
     try {
@@ -220,7 +220,7 @@ export function usableCores(): number {
     }
   };
   // cgroup v2: "<quota> <period>" or "max <period>"; v1: quota -1 when unlimited.
-  const [quota, period] = (read("/sys/fs/cgroup/cpu.max") ?? `${read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")} ${read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")}`)
+  const [quota, period] = (read(`${cgroupRoot}/cpu.max`) ?? `${read(`${cgroupRoot}/cpu/cpu.cfs_quota_us`)} ${read(`${cgroupRoot}/cpu/cpu.cfs_period_us`)}`)
     .split(/\s+/)
     .map(Number);
   return quota !== undefined && period !== undefined && quota > 0 && period > 0 ? Math.min(cores, quota / period) : cores;

@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { ConfigError, loadConfig, usableCores } from "../src/config.ts";
 
 function refusal(env: Record<string, string>): string {
   try {
@@ -114,6 +116,43 @@ describe("loadConfig", () => {
     const url = refusal({ DATABASE_URL: "postgres//admin:hunter2@db" });
     assert.ok(url.includes("DATABASE_URL"), url);
     assert.ok(!url.includes("hunter2"), url);
+  });
+});
+
+describe("HIKYAKU_WORKER_PROCESSES=auto", () => {
+  test("unset or auto: one child where two or more cores are usable, none on one; a number is kept; anything else is refused", () => {
+    const expected = usableCores() >= 2 ? 1 : 0;
+    assert.equal(loadConfig({}).HIKYAKU_WORKER_PROCESSES, expected);
+    assert.equal(loadConfig({ HIKYAKU_WORKER_PROCESSES: "auto" }).HIKYAKU_WORKER_PROCESSES, expected);
+    assert.equal(loadConfig({ HIKYAKU_WORKER_PROCESSES: "0" }).HIKYAKU_WORKER_PROCESSES, 0);
+    assert.equal(loadConfig({ HIKYAKU_WORKER_PROCESSES: "2" }).HIKYAKU_WORKER_PROCESSES, 2);
+    for (const bad of ["9", "-1", "1.5", "many"]) {
+      assert.throws(
+        () => loadConfig({ HIKYAKU_WORKER_PROCESSES: bad }),
+        (e: Error) => e instanceof ConfigError && e.message.includes("HIKYAKU_WORKER_PROCESSES"),
+      );
+    }
+  });
+
+  test("the usable cores are the affinity's, capped by a cgroup CPU quota (v2 and v1)", () => {
+    const cores = os.availableParallelism();
+    const dir = mkdtempSync(path.join(os.tmpdir(), "hikyaku-cgroup-"));
+    try {
+      assert.equal(usableCores(dir), cores, "no cgroup files: the affinity");
+      writeFileSync(path.join(dir, "cpu.max"), "max 100000\n");
+      assert.equal(usableCores(dir), cores, "v2 without a quota");
+      writeFileSync(path.join(dir, "cpu.max"), "50000 100000\n");
+      assert.equal(usableCores(dir), Math.min(cores, 0.5), "v2: half a CPU");
+      rmSync(path.join(dir, "cpu.max"));
+      mkdirSync(path.join(dir, "cpu"));
+      writeFileSync(path.join(dir, "cpu", "cpu.cfs_period_us"), "100000\n");
+      writeFileSync(path.join(dir, "cpu", "cpu.cfs_quota_us"), "-1\n");
+      assert.equal(usableCores(dir), cores, "v1 without a quota");
+      writeFileSync(path.join(dir, "cpu", "cpu.cfs_quota_us"), "100000\n");
+      assert.equal(usableCores(dir), Math.min(cores, 1), "v1: one CPU");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
