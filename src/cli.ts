@@ -156,9 +156,13 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<number> {
     serveParent(() => stop("the parent process is gone"));
     if (early[0]) stop(early[0]);
   });
-  const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl) : undefined;
-  // The children stop first (the database outlives them), within the same time limit.
-  if (workers) service.alsoStop(() => workers.stop(Math.max(1000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000)));
+  // The children stop first (the database outlives them), within the same time limit: the
+  // parent waits for them up to 2 s less than its own limit, and each child's own limit
+  // is a second less again, so a child that cannot finish ends by its own bound (and says
+  // why) rather than by the parent's SIGKILL.
+  const childWaitMs = Math.max(2000, config.HIKYAKU_SHUTDOWN_SECONDS * 1000 - 2000);
+  const workers = childCount > 0 ? startWorkerChildren(childCount, service.databaseUrl, Math.max(1, childWaitMs / 1000 - 1)) : undefined;
+  if (workers) service.alsoStop(() => workers.stop(childWaitMs));
   // The banner says the service is up, so it comes only now that the signals are handled:
   // until a process listens for one, a signal ends it outright, and a signal sent on
   // seeing "API on" (Ctrl-C at once, a test, a supervisor) once landed in between.

@@ -60,8 +60,16 @@ export interface WorkerChildren {
 }
 
 /** Starts `count` worker children of this `hikyaku start` on `databaseUrl`. */
-export function startWorkerChildren(count: number, databaseUrl: string): WorkerChildren {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: databaseUrl, HIKYAKU_ROLES: "worker", HIKYAKU_WORKER_PROCESSES: "0", [CHILD_MARK]: "1" };
+export function startWorkerChildren(count: number, databaseUrl: string, shutdownSeconds: number): WorkerChildren {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    HIKYAKU_ROLES: "worker",
+    HIKYAKU_WORKER_PROCESSES: "0",
+    // Inside the parent's wait for it (see cli.ts), so it ends by its own bound first.
+    HIKYAKU_SHUTDOWN_SECONDS: String(shutdownSeconds),
+    [CHILD_MARK]: "1",
+  };
   // Their counters come to the parent's /metrics; a port of their own would clash.
   delete env.HIKYAKU_METRICS_PORT;
   // A debugger's port (or a pause waiting for one) is the parent's, not each child's.
