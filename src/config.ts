@@ -108,7 +108,7 @@ export const configSchema = z.object({
    * started again when one dies, and their counters are in the parent's /metrics. Each
    * worker process may hold up to about 60 PostgreSQL connections (the embedded server
    * allows 200 in all, so at most two beside the parent there). `auto` (the default): one
-   * child on a machine with two or more cores, none on one core.
+   * child where the process may use two or more cores (usableCores), none on one.
    */
   HIKYAKU_WORKER_PROCESSES: z
     .union([z.literal("auto"), z.coerce.number().int().min(0).max(8)], { message: 'a whole number from 0 to 8, or "auto"' })
@@ -204,7 +204,6 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema> & { dataDir: string };
 
-/** Parses an environment into a Config, or throws one sentence per bad variable. */
 /**
  * The cores this process may use: its CPU affinity, and on Linux its cgroup's CPU quota
  * (a container limited to one CPU on a larger host), which Node 20's
@@ -214,18 +213,18 @@ export function usableCores(cgroupRoot = "/sys/fs/cgroup"): number {
   const cores = os.availableParallelism();
   const read = (file: string) => {
     try {
-      return readFileSync(file, "utf8").trim();
+      return readFileSync(path.join(cgroupRoot, file), "utf8").trim();
     } catch {
       return undefined;
     }
   };
-  // cgroup v2: "<quota> <period>" or "max <period>"; v1: quota -1 when unlimited.
-  const [quota, period] = (read(`${cgroupRoot}/cpu.max`) ?? `${read(`${cgroupRoot}/cpu/cpu.cfs_quota_us`)} ${read(`${cgroupRoot}/cpu/cpu.cfs_period_us`)}`)
-    .split(/\s+/)
-    .map(Number);
+  // cgroup v2: "<quota> <period>", or "max <period>" without one; v1: two files, quota -1 without one.
+  const v2 = read("cpu.max")?.split(/\s+/);
+  const [quota, period] = (v2 ?? [read("cpu/cpu.cfs_quota_us"), read("cpu/cpu.cfs_period_us")]).map(Number);
   return quota !== undefined && period !== undefined && quota > 0 && period > 0 ? Math.min(cores, quota / period) : cores;
 }
 
+/** Parses an environment into a Config, or throws one sentence per bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const input: Record<string, string> = {};
   for (const key of Object.keys(configSchema.shape)) {
