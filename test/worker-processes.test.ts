@@ -122,7 +122,6 @@ test("the worker runs in a child: it delivers both doors' mail, its counters are
 });
 
 test("a child whose parent was killed stops by itself", async () => {
-  const pools = async () => (await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((p) => p.poolId);
   const before = new Set(await pools());
   const { r, child } = await startOne();
   children.push(child);
@@ -133,7 +132,6 @@ test("a child whose parent was killed stops by itself", async () => {
 });
 
 test("SIGTERM to parent and child at once (a supervisor's kill of the group): the child's stop is not cut short; both exit cleanly", async () => {
-  const pools = async () => (await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((p) => p.poolId);
   const before = new Set(await pools());
   const { r, child } = await startOne();
   children.push(child);
@@ -152,6 +150,11 @@ test("a stop right after the banner, while the child still starts, is a clean on
   assert.equal(await stopHikyaku(r, "SIGINT"), 0, r.err().slice(-2000));
   assert.equal(running(child), false);
 });
+
+/** The job runners that beat now (each worker process's pool id). */
+async function pools(): Promise<string[]> {
+  return (await db.sql<{ poolId: string }[]>`select pool_id as "poolId" from worker_heartbeats`).map((p) => p.poolId);
+}
 
 /** A worker child of `parent` other than `old`, if one runs. */
 function otherChild(parent: number, old: number): number | undefined {
